@@ -1,0 +1,1 @@
+"""liquid_nav.models"""

@@ -1,0 +1,48 @@
+"""Where the package's data lives: world files, configs, shipped checkpoints.
+
+Works from a source checkout (``pip install -e .``), a plain pip install (data under
+``<prefix>/share/liquid_nav``) and a colcon/ament install (found through the ament index).
+"""
+from __future__ import annotations
+
+import os
+import sys
+from functools import lru_cache
+from pathlib import Path
+
+PACKAGE = "liquid_nav"
+
+
+@lru_cache(maxsize=1)
+def share_dir() -> Path:
+    """The directory holding ``sim_worlds/``, ``config/``, ``launch/`` and ``checkpoints/``."""
+    override = os.environ.get("LIQUID_NAV_SHARE")
+    if override:
+        return Path(override)
+    source_root = Path(__file__).resolve().parent.parent
+    if (source_root / "sim_worlds").is_dir() and (source_root / "package.xml").is_file():
+        return source_root
+    installed = Path(sys.prefix) / "share" / PACKAGE
+    if installed.is_dir():
+        return installed
+    try:
+        from ament_index_python.packages import get_package_share_directory
+
+        return Path(get_package_share_directory(PACKAGE))
+    except Exception as error:  # noqa: BLE001 - any failure means "not found"
+        raise FileNotFoundError(
+            f"cannot find liquid_nav's data files (looked in {source_root}, {installed} and the ament index); "
+            "set LIQUID_NAV_SHARE to the directory holding sim_worlds/"
+        ) from error
+
+
+def worlds_dir() -> Path:
+    return share_dir() / "sim_worlds"
+
+
+def config_dir() -> Path:
+    return share_dir() / "config"
+
+
+def checkpoints_dir() -> Path:
+    return share_dir() / "checkpoints"

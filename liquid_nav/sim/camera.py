@@ -1,0 +1,152 @@
+"""Onboard camera: forward-looking, body-fixed with a configurable pitch, rendered with PyBullet's TinyRenderer.
+
+Conventions: the camera looks along body +x rotated by ``pitch_deg`` about body y (positive = up); image
+rows go top to bottom, columns left to right. ``fov_deg`` is the vertical field of view; the horizontal one
+follows from the aspect ratio width/height (square pixels). Depth is metric z-depth along the optical axis
+(not range), in metres, clipped to ``[near, far]``. Intrinsics use the pixel-centre convention of ROS
+``CameraInfo``: pixel (u, v) covers [u - 0.5, u + 0.5], so cx = (width - 1) / 2.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional, Tuple
+
+import numpy as np
+import pybullet as p
+
+from liquid_nav.sim.quadrotor import QuadState, rotation_from_quaternion
+
+Vector3 = Tuple[float, float, float]
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    """Onboard camera settings. ``offset`` is the body-frame mount position; ``None`` lets the simulator
+    use the vehicle's ``camera_mount``."""
+
+    width: int = 256
+    height: int = 144
+    fov_deg: float = 50.0  # vertical; horizontal = 2 atan(tan(fov/2) * width/height) ~ 78.6 deg at 16:9
+    pitch_deg: float = 0.0
+    near: float = 0.05
+    far: float = 100.0
+    offset: Optional[Vector3] = None
+    depth: bool = False
+    shadows: bool = False
+
+    @staticmethod
+    def preset(name: str) -> "CameraConfig":
+        """``default`` (256x144, the published system's input) or ``small`` (128x72, faster)."""
+        presets = {"default": CameraConfig(), "small": CameraConfig(width=128, height=72)}
+        if name not in presets:
+            raise ValueError(f"unknown camera preset {name!r}; expected one of {sorted(presets)}")
+        return presets[name]
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.width, int) and isinstance(self.height, int)) or self.width < 1 or self.height < 1:
+            raise ValueError(f"camera width and height must be positive integers, got {self.width}x{self.height}")
+        if not 0.0 < self.fov_deg < 180.0:
+            raise ValueError(f"camera fov_deg (vertical) must be in (0, 180), got {self.fov_deg}")
+        if not 0.0 < self.near < self.far:
+            raise ValueError(f"camera clip planes must satisfy 0 < near < far, got near={self.near}, far={self.far}")
+        if not -90.0 <= self.pitch_deg <= 90.0:
+            raise ValueError(f"camera pitch_deg must be in [-90, 90], got {self.pitch_deg}")
+
+    @property
+    def aspect(self) -> float:
+        return self.width / self.height
+
+    @property
+    def horizontal_fov_deg(self) -> float:
+        return math.degrees(2.0 * math.atan(math.tan(math.radians(self.fov_deg) / 2.0) * self.aspect))
+
+
+@dataclass(frozen=True)
+class CameraFrame:
+    rgb: np.ndarray  # (H, W, 3) uint8
+    depth: Optional[np.ndarray]  # (H, W) float32 metres, or None when depth is off
+
+
+@dataclass(frozen=True)
+class CameraPose:
+    """Where the camera is and what it sees (world frame), e.g. for culling scene bodies."""
+
+    eye: np.ndarray  # (3,)
+    forward: np.ndarray  # (3,) unit optical axis
+    up: np.ndarray  # (3,) unit image-up direction
+    horizontal_fov_deg: float
+    vertical_fov_deg: float
+    near: float
+    far: float
+
+    def sees_sphere(self, center: np.ndarray, radius: float) -> bool:
+        """Conservative test: False only if a sphere is certainly outside the view frustum."""
+        offset = np.asarray(center, dtype=np.float64) - self.eye
+        along = float(offset @ self.forward)
+        if along < self.near - radius or along > self.far + radius:
+            return False
+        right = np.cross(self.forward, self.up)
+        for half_fov, axis in ((self.horizontal_fov_deg / 2.0, right), (self.vertical_fov_deg / 2.0, self.up)):
+            half = math.radians(half_fov)
+            # signed distance to each side plane of the frustum (normals pointing inwards)
+            lateral = float(offset @ axis)
+            if along * math.sin(half) - abs(lateral) * math.cos(half) < -radius:
+                return False
+        return True
+
+
+class OnboardCamera:
+    """Renders what a camera fixed to the drone sees."""
+
+    def __init__(self, config: CameraConfig) -> None:
+        self.config = config
+        self._offset = config.offset or (0.0, 0.0, 0.0)
+        pitch = math.radians(config.pitch_deg)
+        self._forward_body = (math.cos(pitch), 0.0, math.sin(pitch))
+        self._up_body = (-math.sin(pitch), 0.0, math.cos(pitch))
+        self._projection = p.computeProjectionMatrixFOV(config.fov_deg, config.aspect, config.near, config.far)
+        self._renderer = p.ER_TINY_RENDERER
+
+    def intrinsics(self) -> Tuple[float, float, float, float]:
+        """(fx, fy, cx, cy) in pixels of the pinhole model the renderer uses."""
+        config = self.config
+        fy = (config.height / 2.0) / math.tan(math.radians(config.fov_deg) / 2.0)
+        return fy, fy, (config.width - 1) / 2.0, (config.height - 1) / 2.0
+
+    def pose(self, state: QuadState) -> CameraPose:
+        r = rotation_from_quaternion(*state.quaternion.tolist())
+        rotation = np.array(r).reshape(3, 3)
+        eye = state.position + rotation @ np.array(self._offset)
+        return CameraPose(
+            eye=eye,
+            forward=rotation @ np.array(self._forward_body),
+            up=rotation @ np.array(self._up_body),
+            horizontal_fov_deg=self.config.horizontal_fov_deg,
+            vertical_fov_deg=self.config.fov_deg,
+            near=self.config.near,
+            far=self.config.far,
+        )
+
+    def render(self, client_id: int, state: QuadState) -> CameraFrame:
+        config = self.config
+        pose = self.pose(state)
+        view = p.computeViewMatrix(pose.eye.tolist(), (pose.eye + pose.forward).tolist(), pose.up.tolist())
+        flags = p.ER_NO_SEGMENTATION_MASK
+        _, _, rgba, depth_buffer, _ = p.getCameraImage(
+            config.width,
+            config.height,
+            viewMatrix=view,
+            projectionMatrix=self._projection,
+            renderer=self._renderer,
+            shadow=int(config.shadows),
+            flags=flags,
+            physicsClientId=client_id,
+        )
+        rgb = np.reshape(np.asarray(rgba, dtype=np.uint8), (config.height, config.width, 4))[:, :, :3].copy()
+        depth = None
+        if config.depth:
+            z_buffer = np.reshape(np.asarray(depth_buffer, dtype=np.float32), (config.height, config.width))
+            near, far = config.near, config.far
+            depth = (far * near / (far - (far - near) * z_buffer)).astype(np.float32)
+        return CameraFrame(rgb=rgb, depth=depth)

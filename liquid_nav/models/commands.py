@@ -1,0 +1,101 @@
+"""``liquid-nav`` subcommands for models: ``export`` (checkpoint -> ONNX step) and ``model-info``."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    export = subparsers.add_parser("export", help="export one control step of a checkpoint to ONNX",
+                                   description="Write the policy's single control step (image uint8 HxWx3, "
+                                               "state, dt -> command, new state) as an ONNX file that "
+                                               "the onnxruntime and tensorrt backends load directly.")
+    export.add_argument("checkpoint", help="liquid_nav checkpoint file")
+    export.add_argument("output", help="ONNX file to write")
+    export.add_argument("--check", action="store_true",
+                        help="run 50 random steps through ONNX Runtime and compare them with PyTorch")
+    export.set_defaults(handler=_export)
+
+    info = subparsers.add_parser("model-info", help="describe a checkpoint or a fresh policy config",
+                                 description="Print the model config, parameter counts, wiring statistics "
+                                             "and metadata of a checkpoint (or of a default policy).")
+    info.add_argument("checkpoint", nargs="?", help="checkpoint file (omit to describe a fresh policy)")
+    info.add_argument("--head", default="cfc_ncp", help="head of the fresh policy when no checkpoint is given")
+    info.add_argument("--image-preset", default="default", choices=["default", "small"])
+    info.add_argument("--json", action="store_true", help="print JSON instead of text")
+    info.set_defaults(handler=_model_info)
+
+
+def _export(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from liquid_nav.models.checkpoint import CheckpointError, load_checkpoint
+    from liquid_nav.models.export import export_step_onnx
+
+    try:
+        policy, _ = load_checkpoint(args.checkpoint)
+    except CheckpointError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    export_step_onnx(policy, args.output)
+    print(f"wrote {args.output} (input {policy.config.preprocessing.shape}, state {policy.state_size})")
+    if args.check:
+        from liquid_nav.runtime.backends import OnnxRuntimeBackend, TorchBackend
+
+        onnx_backend = OnnxRuntimeBackend(args.output)
+        torch_backend = TorchBackend(policy)
+        rng = np.random.default_rng(0)
+        worst = 0.0
+        for _ in range(50):
+            frame = rng.integers(0, 256, policy.config.preprocessing.shape, dtype=np.uint8)
+            worst = max(worst, float(np.abs(onnx_backend.step(frame, 1 / 30) - torch_backend.step(frame, 1 / 30)).max()))
+        print(f"ONNX Runtime vs PyTorch over 50 steps: max |difference| = {worst:.2e}")
+        return 0 if worst <= 1e-4 else 1
+    return 0
+
+
+def describe(policy, metadata: dict) -> dict:
+    """Config, parameter counts and wiring statistics of a policy, as a JSON-ready dict."""
+    counts = {name: sum(p.numel() for p in module.parameters())
+              for name, module in (("perception", policy.perception), ("head", policy.head), ("total", policy))}
+    info = {"config": policy.config.to_dict(), "state_size": policy.state_size, "parameters": counts,
+            "metadata": metadata}
+    if policy.config.head in ("cfc_ncp", "ltc_ncp"):
+        from liquid_nav.models.wiring import build_ncp
+
+        sensory, neuron = build_ncp(policy.config.ncp, policy.config.feature_dim).synapse_counts()
+        info["wiring"] = {"sensory_synapses": sensory, "neuron_synapses": neuron}
+    return info
+
+
+def _model_info(args: argparse.Namespace) -> int:
+    from liquid_nav.models.checkpoint import CheckpointError, load_checkpoint
+    from liquid_nav.models.policy import Policy, PolicyConfig
+    from liquid_nav.models.preprocessing import PreprocessingConfig
+
+    if args.checkpoint:
+        try:
+            policy, metadata = load_checkpoint(args.checkpoint)
+        except CheckpointError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+    else:
+        config = PolicyConfig(head=args.head, preprocessing=PreprocessingConfig.preset(args.image_preset))
+        policy, metadata = Policy.from_config(config), {}
+    info = describe(policy, metadata)
+    if args.json:
+        print(json.dumps(info, indent=2, sort_keys=True))
+        return 0
+    config = info["config"]
+    pre = config["preprocessing"]
+    print(f"head: {config['head']}   state size: {info['state_size']}")
+    print(f"input: {pre['height']}x{pre['width']} {pre['channel_order']}, mean {pre['mean']}, var {pre['var']}")
+    print("parameters: " + ", ".join(f"{k} {v:,}" for k, v in info["parameters"].items()))
+    if "wiring" in info:
+        print(f"wiring: {info['wiring']['sensory_synapses']} sensory + {info['wiring']['neuron_synapses']} "
+              f"neuron-to-neuron synapses ({config['ncp']})")
+    print(f"time_scale: {config['time_scale']} per second   output_scale: {config['output_scale']}")
+    if info["metadata"]:
+        print("metadata: " + json.dumps(info["metadata"], sort_keys=True))
+    return 0

@@ -1,0 +1,127 @@
+"""Recurrent heads behind one interface: features + elapsed time -> outputs, with a single state tensor.
+
+Every head has ``state_size``, ``output_size``,
+``step(x (B, I), state (B, S), t (B,)) -> (out (B, O), new_state)`` and
+``sequence(x (B, L, I), t (B, L), state (B, S)) -> (out (B, L, O), final_state)``; ``sequence`` equals
+``step`` applied L times (the input projection is just batched over the sequence).
+"""
+from __future__ import annotations
+
+from typing import Tuple
+
+import torch
+from torch import Tensor, nn
+
+from liquid_nav.models.cfc import CfCCell, WiredCfCCell
+from liquid_nav.models.ltc import LTCCell
+
+HEAD_NAMES = ("cfc_ncp", "ltc_ncp", "cfc", "lstm", "gru")
+
+
+class CellHead(nn.Module):
+    """A CfC / Sparse-CfC / LTC cell plus a linear readout (identity for the wired cells)."""
+
+    def __init__(self, cell: nn.Module, readout: nn.Module, output_size: int):
+        super().__init__()
+        self.cell = cell
+        self.readout = readout
+        self.state_size: int = cell.state_size
+        self.output_size: int = output_size
+
+    def step(self, x: Tensor, state: Tensor, t: Tensor) -> Tuple[Tensor, Tensor]:
+        out, state = self.cell.recurrent_step(self.cell.project_inputs(x), state, t)
+        return self.readout(out), state
+
+    def sequence(self, x: Tensor, t: Tensor, state: Tensor) -> Tuple[Tensor, Tensor]:
+        projected = self.cell.project_inputs(x)
+        outputs = []
+        for i in range(x.shape[1]):
+            out, state = self.cell.recurrent_step(projected[:, i], state, t[:, i])
+            outputs.append(out)
+        return self.readout(torch.stack(outputs, dim=1)), state
+
+
+class SparseCfCHead(nn.Module):
+    """Sparse-CfC head: the wiring masks are applied once per call, not once per time step."""
+
+    def __init__(self, cell: WiredCfCCell):
+        super().__init__()
+        self.cell = cell
+        self.state_size: int = cell.state_size
+        self.output_size: int = cell.output_size
+
+    def step(self, x: Tensor, state: Tensor, t: Tensor) -> Tuple[Tensor, Tensor]:
+        return self.cell.step(x, state, t)
+
+    def sequence(self, x: Tensor, t: Tensor, state: Tensor) -> Tuple[Tensor, Tensor]:
+        weights = self.cell.masked_weights()
+        projected = self.cell.project_inputs(x)
+        outputs = []
+        for i in range(x.shape[1]):
+            out, state = self.cell.recurrent_step_with(weights, projected[:, i], state, t[:, i])
+            outputs.append(out)
+        return torch.stack(outputs, dim=1), state
+
+
+class _GatedRNNHead(nn.Module):
+    """Shared parts of the LSTM / GRU baselines; the elapsed time is appended to every step's input."""
+
+    def __init__(self, rnn: nn.Module, units: int, state_size: int, output_size: int, dropout: float):
+        super().__init__()
+        self.rnn = rnn
+        self.units: int = units
+        self.state_size: int = state_size
+        self.output_size: int = output_size
+        self.dropout = nn.Dropout(dropout)
+        self.readout = nn.Linear(units, output_size)
+
+    def time_augmented(self, x: Tensor, t: Tensor) -> Tensor:
+        return torch.cat([self.dropout(x), t.unsqueeze(-1)], dim=-1)
+
+    def step(self, x: Tensor, state: Tensor, t: Tensor) -> Tuple[Tensor, Tensor]:
+        out, new_state = self.sequence(x.unsqueeze(1), t.unsqueeze(1), state)
+        return out[:, 0], new_state
+
+
+class LSTMHead(_GatedRNNHead):
+    """LSTM baseline; the state packs ``[h, c]`` into one (B, 2 * units) tensor."""
+
+    def __init__(self, input_size: int, units: int, output_size: int, dropout: float = 0.0):
+        super().__init__(nn.LSTM(input_size + 1, units, batch_first=True), units, 2 * units, output_size, dropout)
+
+    def sequence(self, x: Tensor, t: Tensor, state: Tensor) -> Tuple[Tensor, Tensor]:
+        h0 = state[:, :self.units].unsqueeze(0).contiguous()
+        c0 = state[:, self.units:].unsqueeze(0).contiguous()
+        out, (h, c) = self.rnn(self.time_augmented(x, t), (h0, c0))
+        return self.readout(out), torch.cat([h[0], c[0]], dim=1)
+
+
+class GRUHead(_GatedRNNHead):
+    """GRU baseline; state (B, units)."""
+
+    def __init__(self, input_size: int, units: int, output_size: int, dropout: float = 0.0):
+        super().__init__(nn.GRU(input_size + 1, units, batch_first=True), units, units, output_size, dropout)
+
+    def sequence(self, x: Tensor, t: Tensor, state: Tensor) -> Tuple[Tensor, Tensor]:
+        out, h = self.rnn(self.time_augmented(x, t), state.unsqueeze(0).contiguous())
+        return self.readout(out), h[0]
+
+
+def build_head(name: str, input_size: int, output_size: int, *, units: int, wiring=None, cfc_mode: str = "default",
+               backbone_units: int = 128, backbone_layers: int = 1, dropout: float = 0.0,
+               ode_unfolds: int = 6) -> nn.Module:
+    """Construct a head by name (see :data:`HEAD_NAMES`); ``wiring`` (an NCPWiring) is needed by the NCP heads."""
+    if name == "cfc_ncp":
+        return SparseCfCHead(WiredCfCCell(wiring, mode=cfc_mode, dropout=dropout))
+    if name == "ltc_ncp":
+        cell = LTCCell(wiring, unfolds=ode_unfolds)
+        return CellHead(cell, nn.Identity(), cell.output_size)
+    if name == "cfc":
+        cell = CfCCell(input_size, units, mode=cfc_mode, backbone_units=backbone_units,
+                       backbone_layers=backbone_layers, dropout=dropout)
+        return CellHead(cell, nn.Linear(units, output_size), output_size)
+    if name == "lstm":
+        return LSTMHead(input_size, units, output_size, dropout=dropout)
+    if name == "gru":
+        return GRUHead(input_size, units, output_size, dropout=dropout)
+    raise ValueError(f"unknown head {name!r}; expected one of {list(HEAD_NAMES)}")

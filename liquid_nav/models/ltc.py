@@ -1,0 +1,106 @@
+"""Liquid time-constant (LTC) cell on an NCP wiring, stored and computed per synapse.
+
+Membrane potential v of each neuron, conductance-based synapses from presynaptic neuron (or sensory
+input) j with ``g_ij(v_j) = w_ij * sigmoid(sigma_ij * (v_j - mu_ij))`` and reversal potential erev_ij:
+
+    cm_i dv_i/dt = gleak_i (vleak_i - v_i) + sum_j g_ij(v_j) (erev_ij - v_i)
+
+solved by the fused semi-implicit (Euler) scheme over ``unfolds`` sub-steps of the *real* elapsed time
+t of each sample: ``v <- (cm/dt' v + gleak vleak + sum g erev) / (cm/dt' + gleak + sum g)`` with
+``dt' = t / unfolds``. w, cm and gleak are kept positive by softplus. Inputs and motor outputs pass
+through per-channel affine maps.
+
+Only existing synapses are stored and evaluated (edge lists), so a training step keeps B x E
+activations per unfold instead of the B x N x N (and B x I x N) dense tensors of ncps.
+"""
+from __future__ import annotations
+
+from typing import Tuple
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from liquid_nav.models.wiring import NCPWiring
+
+# Initial ranges of the *effective* (post-softplus where constrained) parameters.
+INIT_RANGES = {
+    "gleak": (0.001, 1.0), "vleak": (-0.2, 0.2), "cm": (0.4, 0.6),
+    "w": (0.001, 1.0), "sigma": (3.0, 8.0), "mu": (0.3, 0.8),
+}
+
+
+def _uniform(count: int, key: str) -> Tensor:
+    low, high = INIT_RANGES[key]
+    return torch.rand(count) * (high - low) + low
+
+
+def inverse_softplus(x: Tensor) -> Tensor:
+    """The raw parameter whose softplus is ``x`` (x > 0)."""
+    return x + torch.log(-torch.expm1(-x))
+
+
+class LTCCell(nn.Module):
+    """Wired LTC cell; state (B, units) in neuron-index order, output = affine(motor potentials)."""
+
+    def __init__(self, wiring: NCPWiring, unfolds: int = 6, epsilon: float = 1e-8):
+        super().__init__()
+        if unfolds < 1:
+            raise ValueError(f"LTC: unfolds must be >= 1, got {unfolds}")
+        self.unfolds = unfolds
+        self.epsilon = epsilon
+        self.input_size = wiring.input_dim
+        self.state_size = wiring.units
+        self.output_size = wiring.output_dim
+        units = wiring.units
+        s_src, s_dst = np.nonzero(wiring.sensory_adjacency)
+        r_src, r_dst = np.nonzero(wiring.adjacency)
+        self.register_buffer("sensory_src", torch.from_numpy(s_src.astype(np.int64)))
+        self.register_buffer("recurrent_src", torch.from_numpy(r_src.astype(np.int64)))
+        # One-hot (edges, units) scatter matrices: summing synaptic currents per destination is a matmul.
+        self.register_buffer("sensory_scatter", nn.functional.one_hot(torch.from_numpy(s_dst.astype(np.int64)),
+                                                                      units).float())
+        self.register_buffer("recurrent_scatter", nn.functional.one_hot(torch.from_numpy(r_dst.astype(np.int64)),
+                                                                        units).float())
+        n_s, n_r = len(s_src), len(r_src)
+        self.sensory_w = nn.Parameter(inverse_softplus(_uniform(n_s, "w")))
+        self.sensory_sigma = nn.Parameter(_uniform(n_s, "sigma"))
+        self.sensory_mu = nn.Parameter(_uniform(n_s, "mu"))
+        self.sensory_erev = nn.Parameter(torch.from_numpy(wiring.sensory_adjacency[s_src, s_dst].astype(np.float32)))
+        self.w = nn.Parameter(inverse_softplus(_uniform(n_r, "w")))
+        self.sigma = nn.Parameter(_uniform(n_r, "sigma"))
+        self.mu = nn.Parameter(_uniform(n_r, "mu"))
+        self.erev = nn.Parameter(torch.from_numpy(wiring.adjacency[r_src, r_dst].astype(np.float32)))
+        self.gleak = nn.Parameter(inverse_softplus(_uniform(units, "gleak")))
+        self.vleak = nn.Parameter(_uniform(units, "vleak"))
+        self.cm = nn.Parameter(inverse_softplus(_uniform(units, "cm")))
+        self.input_w = nn.Parameter(torch.ones(wiring.input_dim))
+        self.input_b = nn.Parameter(torch.zeros(wiring.input_dim))
+        self.output_w = nn.Parameter(torch.ones(wiring.output_dim))
+        self.output_b = nn.Parameter(torch.zeros(wiring.output_dim))
+
+    def project_inputs(self, x: Tensor) -> Tensor:
+        """Sensory synaptic drive: [sum g erev, sum g] per neuron, (..., 2 * units)."""
+        x = x * self.input_w + self.input_b
+        pre = x.index_select(-1, self.sensory_src)
+        g = nn.functional.softplus(self.sensory_w) * torch.sigmoid(self.sensory_sigma * (pre - self.sensory_mu))
+        return torch.cat([(g * self.sensory_erev) @ self.sensory_scatter, g @ self.sensory_scatter], dim=-1)
+
+    def recurrent_step(self, projected: Tensor, v: Tensor, t: Tensor) -> Tuple[Tensor, Tensor]:
+        """Advance potentials v (B, units) by elapsed time t (B,) given :meth:`project_inputs` output."""
+        sensory_num, sensory_den = projected.split(self.state_size, dim=1)
+        cm_t = nn.functional.softplus(self.cm) * (self.unfolds / t).unsqueeze(1)
+        gleak = nn.functional.softplus(self.gleak)
+        w = nn.functional.softplus(self.w)
+        leak_num = gleak * self.vleak + sensory_num
+        leak_den = cm_t + gleak + sensory_den + self.epsilon
+        for _ in range(self.unfolds):
+            g = w * torch.sigmoid(self.sigma * (v.index_select(1, self.recurrent_src) - self.mu))
+            numerator = cm_t * v + leak_num + (g * self.erev) @ self.recurrent_scatter
+            v = numerator / (leak_den + g @ self.recurrent_scatter)
+        output = v[:, :self.output_size] * self.output_w + self.output_b
+        return output, v
+
+    def step(self, x: Tensor, v: Tensor, t: Tensor) -> Tuple[Tensor, Tensor]:
+        return self.recurrent_step(self.project_inputs(x), v, t)
+

@@ -1,0 +1,95 @@
+"""Policy API: shapes, sequence == stepping, real per-sample elapsed time, output scaling."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from liquid_nav.models.policy import ConfigError, Policy, PolicyConfig, PolicyStep
+from tests.models.conftest import HEADS, random_images, small_policy
+
+
+@pytest.mark.parametrize("head", HEADS)
+def test_sequence_equals_stepping_with_per_sample_dt(head, rng):
+    policy = small_policy(head)
+    batch, length = 3, 6
+    images = random_images(batch, length, rng)
+    dts = torch.rand(batch, length, generator=rng) * 0.1 + 0.01
+    commands, final_state = policy.sequence(images, dts)
+    assert commands.shape == (batch, length, 4) and commands.dtype == torch.float32
+    state = policy.initial_state(batch)
+    assert state.shape == (batch, policy.state_size)
+    stepped = []
+    for i in range(length):
+        command, state = policy.step(images[:, i], state, dts[:, i])
+        stepped.append(command)
+    torch.testing.assert_close(commands, torch.stack(stepped, dim=1), rtol=0, atol=1e-5)
+    torch.testing.assert_close(final_state, state, rtol=0, atol=1e-5)
+    torch.testing.assert_close(policy(images, dts), commands, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("head", HEADS)
+def test_each_sample_uses_its_own_dt(head, rng):
+    """A batch row must evolve exactly as it would alone with its own dt (no cross-batch broadcasting)."""
+    policy = small_policy(head)
+    batch, length = 4, 3
+    images = random_images(1, length, rng).expand(batch, -1, -1, -1, -1).contiguous()
+    dts = torch.tensor([0.01, 0.03, 0.1, 0.5]).unsqueeze(1).expand(batch, length).contiguous()
+    together = policy(images, dts)
+    for row in range(batch):
+        alone = policy(images[row:row + 1], dts[row:row + 1])
+        torch.testing.assert_close(together[row:row + 1], alone, rtol=0, atol=1e-5)
+    # Different elapsed times must give different commands.
+    assert (together[0, -1] - together[3, -1]).abs().max() > 1e-4
+
+
+@pytest.mark.parametrize("head", ["cfc_ncp", "ltc_ncp"])
+def test_batch_equal_to_layer_width_is_not_confused_with_neurons(head, rng):
+    """ncps broadcasts a (B,) timespan over neurons when B == width; here B == state size must still be per row."""
+    policy = small_policy(head)
+    batch = policy.state_size
+    images = random_images(1, 2, rng).expand(batch, -1, -1, -1, -1).contiguous()
+    dts = torch.linspace(0.01, 0.3, batch).unsqueeze(1).expand(batch, 2).contiguous()
+    together = policy(images, dts)
+    for row in (0, batch // 2, batch - 1):
+        torch.testing.assert_close(together[row], policy(images[row:row + 1], dts[row:row + 1])[0],
+                                   rtol=0, atol=1e-5)
+
+
+def test_output_scale_sets_physical_units(rng):
+    base = small_policy("cfc", output_scale=(1.0, 1.0, 1.0, 1.0))
+    scaled = small_policy("cfc", output_scale=(3.0, 1.0, 0.5, 2.0))  # same seed -> same weights
+    images = random_images(2, 2, rng)
+    dts = torch.full((2, 2), 1 / 30)
+    torch.testing.assert_close(scaled(images, dts), base(images, dts) * torch.tensor([3.0, 1.0, 0.5, 2.0]))
+
+
+def test_same_seed_same_weights_and_default_is_published_size():
+    a, b = Policy.from_config(PolicyConfig(seed=3)), Policy.from_config(PolicyConfig(seed=3))
+    for (name, pa), (_, pb) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert torch.equal(pa, pb), name
+    assert a.config.head == "cfc_ncp" and a.config.preprocessing.shape == (144, 256, 3)
+    assert sum(p.numel() for p in a.perception.parameters()) == 263_524  # published trunk
+    assert a.state_size == 34
+
+
+def test_config_round_trip_and_clear_errors():
+    config = PolicyConfig.small(head="ltc_ncp", ode_unfolds=4)
+    assert PolicyConfig.from_dict(config.to_dict()) == config
+    with pytest.raises(ConfigError, match="unknown keys \\['colour'\\]"):
+        PolicyConfig.from_dict({**config.to_dict(), "colour": 1})
+    with pytest.raises(ConfigError, match="head must be one of"):
+        PolicyConfig(head="transformer")
+    with pytest.raises(ConfigError, match="ncp"):
+        PolicyConfig.from_dict({"ncp": {"inter_neurons": 2, "sensory_fanout": 6}})
+
+
+@pytest.mark.parametrize("head", HEADS)
+def test_step_is_torchscriptable(head, rng):
+    policy = small_policy(head)
+    scripted = torch.jit.script(PolicyStep(policy).eval())
+    image = random_images(2, 1, rng)[:, 0]
+    state, dt = policy.initial_state(2), torch.tensor([0.02, 0.05])
+    expected = policy.step(image, state, dt)
+    got = scripted(image, state, dt)
+    torch.testing.assert_close(got[0], expected[0], rtol=0, atol=1e-6)
+    torch.testing.assert_close(got[1], expected[1], rtol=0, atol=1e-6)

@@ -1,0 +1,233 @@
+"""``FlyToTargetEnv``: fly a quadrotor to the target of a sampled world scene from camera images.
+
+Registered with gymnasium as ``LiquidNav/FlyToTarget-v0``; keyword arguments of ``gymnasium.make`` are
+fields of :class:`EnvConfig`::
+
+    env = gymnasium.make("LiquidNav/FlyToTarget-v0", world="urban", camera="small")
+
+* Action: ``Box(4,)`` float32, the body-frame FLU velocity command (vx, vy, vz m/s, yaw rate rad/s),
+  bounded by the vehicle's limits (commands beyond them are clamped by the flight controller).
+* Observation: the onboard RGB image, ``Box(0, 255, (H, W, 3), uint8)``. With
+  ``render_observations=False`` the env never renders and returns an all-zero image of the same shape:
+  privileged-only rollouts (the expert, data statistics) then cost physics only.
+* ``info``: see :data:`INFO_KEYS` and docs/architecture.md.
+* Episode seed ``s`` -> scene ``sample_scene(world, s)``: layout from ``s // episodes_per_layout``,
+  start and target from ``s``. ``reset(seed=s)`` flies seed ``s``; ``reset()`` draws the next seed from the
+  env's generator; ``reset(options={"scene_seed": s})`` picks a scene without reseeding.
+* Success: horizontal distance to the target centre <= ``success.radius``, speed <= ``success.max_speed``,
+  altitude within ``success.altitude`` and the target centre inside the camera's field of view.
+  Failures: ``collision`` (any contact), ``out_of_bounds`` (outside the world area or above its
+  ``max_altitude``), ``timeout`` (``max_episode_seconds``; reported as truncation).
+* Reward: metres of progress towards the target per step, +10 on success, -10 on a failure.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Dict, Optional, Tuple, Union
+
+import gymnasium as gym
+import numpy as np
+
+from liquid_nav.sim.camera import CameraConfig
+from liquid_nav.sim.drone_sim import DroneSimulator, SimConfig
+from liquid_nav.sim.quadrotor import QuadState
+from liquid_nav.sim.scene_builder import SceneBuilder
+from liquid_nav.sim.worlds import Scene, WorldSpec, load_world, sample_scene
+
+ENV_ID = "LiquidNav/FlyToTarget-v0"
+INFO_KEYS = ("time", "position", "quaternion", "velocity_world", "velocity_body", "yaw", "target_position",
+             "distance", "bearing", "collision", "outcome", "reason", "target_in_view", "scene_seed", "world")
+OUTCOMES = ("success", "collision", "out_of_bounds", "timeout")
+
+
+@dataclass(frozen=True)
+class SuccessCriteria:
+    """When an episode counts as reaching the target."""
+
+    radius: float = 2.0  # m, horizontal distance from the drone to the target centre
+    max_speed: float = 0.5  # m/s
+    altitude: Tuple[float, float] = (0.4, 3.0)  # m above the ground
+    require_target_in_view: bool = True
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    """Everything a ``FlyToTargetEnv`` is built from."""
+
+    world: str = "forest"  # name in sim_worlds/ or path to a world YAML file
+    camera: Union[str, CameraConfig] = "default"  # preset name ("default" 256x144, "small" 128x72) or config
+    vehicle: str = "x500"
+    control_hz: float = 30.0
+    physics_hz: int = 240
+    max_episode_seconds: float = 30.0
+    render_observations: bool = True  # False: privileged-only rollouts, observation is all zeros
+    build_mode: str = "compound"  # "compound" (grouped static bodies) or "naive" (one body per primitive)
+    success: SuccessCriteria = field(default_factory=SuccessCriteria)
+
+    def camera_config(self) -> CameraConfig:
+        return self.camera if isinstance(self.camera, CameraConfig) else CameraConfig.preset(self.camera)
+
+
+class FlyToTargetEnv(gym.Env):
+    """Gymnasium env: body-frame velocity commands in, onboard camera images out (see module docs)."""
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 30}
+
+    def __init__(self, config: Optional[EnvConfig] = None, render_mode: Optional[str] = None, **overrides: Any):
+        known = {item.name for item in fields(EnvConfig)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise TypeError(f"FlyToTargetEnv got unknown option(s) {unknown}; expected fields of EnvConfig {sorted(known)}")
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        self.config = replace(config or EnvConfig(), **overrides)
+        self.render_mode = render_mode
+        self.world: WorldSpec = load_world(self.config.world)
+        self.sim = DroneSimulator(SimConfig(vehicle=self.config.vehicle, physics_hz=self.config.physics_hz,
+                                            control_hz=self.config.control_hz, camera=self.config.camera_config()))
+        self.metadata = dict(self.metadata, render_fps=self.config.control_hz)
+        self.builder = SceneBuilder(self.sim.client_id, self.world.ground.color + (1.0,), self.config.build_mode)
+        limits = self.sim.vehicle
+        high = np.array([limits.max_speed_xy, limits.max_speed_xy, limits.max_speed_z, limits.max_yaw_rate],
+                        dtype=np.float32)
+        self.action_space = gym.spaces.Box(-high, high, dtype=np.float32)
+        camera = self.sim.camera.config
+        self.observation_space = gym.spaces.Box(0, 255, (camera.height, camera.width, 3), dtype=np.uint8)
+        self.scene: Optional[Scene] = None
+        self._episode_start_step = 0
+        self._last_distance = 0.0
+        self._last_frame = np.zeros(self.observation_space.shape, dtype=np.uint8)
+        self._done = True
+
+    @property
+    def camera(self):
+        """The onboard camera (``intrinsics()`` for CameraInfo, ``config`` for its settings)."""
+        return self.sim.camera
+
+    @property
+    def control_period(self) -> float:
+        return 1.0 / self.config.control_hz
+
+    @property
+    def episode_time(self) -> float:
+        """Simulated seconds since the last reset (from whole physics steps, so exactly reproducible)."""
+        return (self.sim.physics_steps - self._episode_start_step) / self.config.physics_hz
+
+    def reset(self, *, seed: Optional[int] = None, options: Optional[Dict[str, Any]] = None):
+        super().reset(seed=seed)
+        if options and "scene_seed" in options:
+            scene_seed = int(options["scene_seed"])
+        elif seed is not None:
+            scene_seed = int(seed)
+        else:
+            scene_seed = int(self.np_random.integers(0, 2**31 - 1))
+        self.scene = sample_scene(self.world, scene_seed)
+        self.builder.load(self.scene)
+        self.sim.reset_drone(self.scene.start_position, self.scene.start_yaw)
+        self._episode_start_step = self.sim.physics_steps
+        state = self.sim.state()
+        info = self._info(state, collision=False, outcome=None, reason="")
+        self._last_distance = info["distance"]
+        self._done = False
+        return self._observe(), info
+
+    def step(self, action):
+        if self._done:
+            raise RuntimeError("FlyToTargetEnv.step() called after the episode ended; call reset() first")
+        command = np.asarray(action, dtype=np.float64).reshape(-1)
+        if command.shape != (4,) or not np.isfinite(command).all():
+            raise ValueError(f"action must be 4 finite numbers (vx, vy, vz, yaw_rate), got {action!r}")
+        self.sim.advance(command)
+        state = self.sim.state()
+        collision = self.sim.contacts()
+        outcome, reason = self._judge(state, collision)
+        info = self._info(state, collision, outcome, reason)
+        reward = self._last_distance - info["distance"]
+        self._last_distance = info["distance"]
+        if outcome == "success":
+            reward += 10.0
+        elif outcome is not None:
+            reward -= 10.0
+        terminated = outcome in ("success", "collision", "out_of_bounds")
+        truncated = outcome == "timeout"
+        self._done = terminated or truncated
+        return self._observe(), float(reward), terminated, truncated, info
+
+    def render(self):
+        """The last observation (``render_mode="rgb_array"``)."""
+        return self._last_frame.copy() if self.render_mode == "rgb_array" else None
+
+    def close(self):
+        self.sim.close()
+
+    # ------------------------------------------------------------------------------------------------
+    def _observe(self) -> np.ndarray:
+        if self.config.render_observations:
+            self._last_frame = self.sim.render().rgb
+        return self._last_frame.copy()
+
+    def target_in_view(self, state: QuadState) -> bool:
+        """Whether the target's centre projects inside the camera image (occlusion not considered)."""
+        pose = self.sim.camera.pose(state)
+        offset = np.asarray(self.scene.target_position) - pose.eye
+        along = float(offset @ pose.forward)
+        if along <= pose.near:
+            return False
+        right = np.cross(pose.forward, pose.up)
+        horizontal = abs(float(offset @ right)) / along
+        vertical = abs(float(offset @ pose.up)) / along
+        return (horizontal <= math.tan(math.radians(pose.horizontal_fov_deg) / 2)
+                and vertical <= math.tan(math.radians(pose.vertical_fov_deg) / 2))
+
+    def _judge(self, state: QuadState, collision: bool) -> Tuple[Optional[str], str]:
+        x, y, z = state.position.tolist()
+        if collision:
+            return "collision", f"contact at ({x:.1f}, {y:.1f}, {z:.1f})"
+        half = self.world.half_size
+        if abs(x) > half or abs(y) > half or z > self.world.max_altitude:
+            return "out_of_bounds", f"left the area at ({x:.1f}, {y:.1f}, {z:.1f}) (half size {half}, " \
+                                    f"max altitude {self.world.max_altitude})"
+        criteria = self.config.success
+        target = self.scene.target_position
+        distance = math.hypot(target[0] - x, target[1] - y)
+        speed = float(np.linalg.norm(state.velocity_world))
+        if (distance <= criteria.radius and speed <= criteria.max_speed
+                and criteria.altitude[0] <= z <= criteria.altitude[1]
+                and (not criteria.require_target_in_view or self.target_in_view(state))):
+            return "success", f"reached the target: {distance:.2f} m away at {speed:.2f} m/s"
+        elapsed = self.episode_time
+        if elapsed >= self.config.max_episode_seconds - 1e-9:
+            return "timeout", f"{elapsed:.1f} s elapsed, {distance:.1f} m from the target"
+        return None, ""
+
+    def _info(self, state: QuadState, collision: bool, outcome: Optional[str], reason: str) -> Dict[str, Any]:
+        target = np.asarray(self.scene.target_position, dtype=np.float64)
+        delta = target[:2] - state.position[:2]
+        bearing = math.atan2(delta[1], delta[0]) - state.yaw
+        return {
+            "time": self.episode_time,
+            "position": state.position.copy(),
+            "quaternion": state.quaternion.copy(),
+            "velocity_world": state.velocity_world.copy(),
+            "velocity_body": state.velocity_body.copy(),
+            "yaw": float(state.yaw),
+            "target_position": target,
+            "distance": float(np.hypot(delta[0], delta[1])),
+            "bearing": float(math.atan2(math.sin(bearing), math.cos(bearing))),
+            "collision": bool(collision),
+            "outcome": outcome,
+            "reason": reason,
+            "target_in_view": self.target_in_view(state),
+            "scene_seed": self.scene.seed,
+            "world": self.world.name,
+        }
+
+
+def register() -> None:
+    """Register ``LiquidNav/FlyToTarget-v0`` with gymnasium (idempotent)."""
+    if ENV_ID not in gym.registry:
+        gym.register(id=ENV_ID, entry_point="liquid_nav.sim.env:FlyToTargetEnv", disable_env_checker=False)
+
+
+register()

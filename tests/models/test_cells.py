@@ -1,0 +1,105 @@
+"""Cell semantics: wired CfC connectivity (all heads, recurrent command synapses), dropout, LTC time."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from liquid_nav.models.cfc import CfCCell, WiredCfCCell
+from liquid_nav.models.ltc import LTCCell
+from liquid_nav.models.wiring import NCPConfig, build_ncp
+
+WIRING = build_ncp(NCPConfig(inter_neurons=8, command_neurons=6, motor_neurons=3, sensory_fanout=3,
+                             inter_fanout=2, recurrent_command_synapses=4, motor_fanin=3, seed=11), 10)
+
+
+def _expected_dependencies(wiring):
+    """(state <- input, state <- previous state) dependency patterns of one Sparse-CfC step."""
+    inter, command, motor = wiring.layers()
+    adj = wiring.adjacency != 0
+    on_input = np.zeros((wiring.units, wiring.input_dim), bool)
+    on_state = np.zeros((wiring.units, wiring.units), bool)
+    on_input[inter] = (wiring.sensory_adjacency[:, inter] != 0).T
+    for layer in (inter, command, motor):
+        on_state[np.ix_(layer, layer)] = adj[np.ix_(layer, layer)].T | np.eye(len(layer), dtype=bool)
+    # Command neurons read the new inter states, which read the sensory inputs and their own old state.
+    for c in command:
+        sources = [i for i in inter if adj[i, c]]
+        on_input[c] = on_input[sources].any(axis=0)
+        on_state[c, sources] = True
+    for m in motor:
+        sources = [c for c in command if adj[c, m]]
+        on_input[m] = on_input[sources].any(axis=0)
+        on_state[m] |= on_state[sources].any(axis=0)
+    return on_input, on_state
+
+
+@pytest.mark.parametrize("mode", ["default", "no_gate", "pure"])
+def test_wired_cfc_follows_the_wiring_exactly(mode):
+    torch.manual_seed(0)
+    cell = WiredCfCCell(WIRING, mode=mode)
+    x, h, t = torch.randn(1, 10), torch.randn(1, WIRING.units), torch.tensor([0.7])
+    jac_x, jac_h = torch.autograd.functional.jacobian(lambda a, b: cell.step(a, b, t)[1], (x, h))
+    got_input = jac_x[0, :, 0].abs().numpy() > 0
+    got_state = jac_h[0, :, 0].abs().numpy() > 0
+    want_input, want_state = _expected_dependencies(WIRING)
+    np.testing.assert_array_equal(got_input, want_input)
+    np.testing.assert_array_equal(got_state, want_state)
+    command = WIRING.command
+    recurrent = (WIRING.adjacency[np.ix_(command, command)] != 0) & ~np.eye(len(command), dtype=bool)
+    assert recurrent.any() and got_state[np.ix_(command, command)][recurrent.T].all()
+
+
+@pytest.mark.parametrize("make", [
+    lambda: CfCCell(10, 12, backbone_layers=1, backbone_units=16, dropout=0.5),
+    lambda: CfCCell(10, 12, backbone_layers=0, dropout=0.5),
+    lambda: WiredCfCCell(WIRING, dropout=0.5),
+])
+def test_dropout_applies_in_training_only(make):
+    torch.manual_seed(0)
+    cell = make()
+    x, h, t = torch.randn(4, 10), torch.zeros(4, cell.state_size), torch.ones(4)
+    cell.train()
+    assert not torch.equal(cell.step(x, h, t)[1], cell.step(x, h, t)[1])
+    cell.eval()
+    assert torch.equal(cell.step(x, h, t)[1], cell.step(x, h, t)[1])
+
+
+def test_cfc_modes_follow_closed_form_in_time():
+    torch.manual_seed(0)
+    cell = CfCCell(5, 7, mode="pure", backbone_layers=0)
+    x, h = torch.randn(2, 5), torch.randn(2, 7)
+    f1 = cell.project_inputs(x) + cell.recurrent_map(h)
+    t = torch.tensor([0.0, 1e6])
+    out = cell.step(x, h, t)[1]
+    amplitude = cell.amplitude.expand(2, -1)
+    torch.testing.assert_close(out[0], (amplitude - amplitude * f1)[0])  # t = 0: A - A f1
+    torch.testing.assert_close(out[1], amplitude[1])  # t -> inf: the equilibrium A
+
+
+def test_ltc_elapsed_time_is_real_time():
+    torch.manual_seed(0)
+    cell = LTCCell(WIRING, unfolds=6)
+    x, v = torch.randn(3, 10), torch.randn(3, WIRING.units) * 0.3
+    _, v_short = cell.step(x, v, torch.full((3,), 1e-6))
+    torch.testing.assert_close(v_short, v, atol=1e-4, rtol=0)  # no time, no change
+    # Long horizons converge to the same equilibrium whatever the step split (semi-implicit, stable).
+    _, v_long = cell.step(x, v, torch.full((3,), 200.0))
+    _, v_long2 = cell.step(x, v_long, torch.full((3,), 200.0))
+    assert torch.isfinite(v_long).all()
+    torch.testing.assert_close(v_long2, v_long, atol=1e-3, rtol=0)
+    # Two half steps approximate one full step far better than zero steps do.
+    _, full = cell.step(x, v, torch.full((3,), 0.2))
+    _, half = cell.step(x, cell.step(x, v, torch.full((3,), 0.1))[1], torch.full((3,), 0.1))
+    assert (full - half).abs().max() < 0.1 * (full - v).abs().max()
+
+
+def test_ltc_positive_parameters_and_sparse_storage():
+    cell = LTCCell(WIRING)
+    sensory, neuron = WIRING.synapse_counts()
+    assert cell.sensory_w.numel() == sensory and cell.w.numel() == neuron
+    for raw in (cell.w, cell.sensory_w, cell.cm, cell.gleak):
+        with torch.no_grad():
+            raw.fill_(-50.0)  # any raw value still maps to a positive conductance / capacitance
+    _, v = cell.step(torch.randn(2, 10), torch.zeros(2, WIRING.units), torch.ones(2))
+    assert torch.isfinite(v).all()

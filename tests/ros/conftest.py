@@ -1,0 +1,130 @@
+"""Harness for ROS 2 tests over real DDS (run inside scripts/isolated.sh).
+
+rclpy is imported unconditionally: if it is missing these tests fail at collection, never skip.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Callable, List, Optional
+
+import pytest
+import rclpy  # noqa: F401 - a missing rclpy must fail the ROS tests, not skip them
+from rclpy.context import Context
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tests/ros/" in str(item.fspath).replace(os.sep, "/"):
+            item.add_marker(pytest.mark.ros)
+
+
+class RosHarness:
+    """One rclpy context; the test node and every node under test spin in their own executor thread
+    (as they would in their own processes)."""
+
+    def __init__(self) -> None:
+        self.context = Context()
+        rclpy.init(context=self.context)
+        self._spinning: List[tuple] = []
+        self.node = self.add(Node("test_harness", context=self.context))
+
+    def add(self, node: Node) -> Node:
+        executor = SingleThreadedExecutor(context=self.context)
+        executor.add_node(node)
+        thread = threading.Thread(target=_spin, args=(executor,), daemon=True)
+        thread.start()
+        self._spinning.append((node, executor, thread))
+        return node
+
+    def close(self) -> None:
+        for _, executor, _ in self._spinning:
+            executor.shutdown(timeout_sec=5.0)
+        for node, _, thread in self._spinning:
+            thread.join(timeout=5.0)
+            node.destroy_node()
+        rclpy.try_shutdown(context=self.context)
+
+
+def _spin(executor) -> None:
+    try:
+        executor.spin()
+    except Exception:  # noqa: BLE001 - shutdown races end the spin thread
+        pass
+
+
+@pytest.fixture
+def ros():
+    harness = RosHarness()
+    yield harness
+    harness.close()
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll until ``predicate()``; fail with ``what`` if it never holds (a guard, not a timing assertion)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def call(node: Node, service_type, name: str, request, timeout: float = 20.0):
+    """Call a service from the harness node (its executor runs in the background thread)."""
+    client = node.create_client(service_type, name)
+    wait_for(client.service_is_ready, timeout, f"service {name}")
+    future = client.call_async(request)
+    wait_for(future.done, timeout, f"reply from {name}")
+    node.destroy_client(client)
+    return future.result()
+
+
+class NodeProcesses:
+    """Nodes started as separate processes, the way launch files start them."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self.log_dir = log_dir
+        self.processes: List[subprocess.Popen] = []
+
+    def start(self, module: str, ros_args: List[str], name: Optional[str] = None) -> subprocess.Popen:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")]))
+        env.setdefault("AMENT_PREFIX_PATH", str(REPO / ".venv"))
+        env["PYTHONUNBUFFERED"] = "1"
+        log = open(self.log_dir / f"{name or module.rsplit('.', 1)[-1]}.log", "w")
+        process = subprocess.Popen([sys.executable, "-m", module, "--ros-args", *ros_args], cwd=REPO, env=env,
+                                   stdout=log, stderr=subprocess.STDOUT)
+        process.log_path = log.name
+        self.processes.append(process)
+        return process
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {p.args[2]}\n" + Path(p.log_path).read_text()[-3000:] for p in self.processes)
+
+    def stop_all(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT)
+        for process in self.processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@pytest.fixture
+def processes(tmp_path):
+    group = NodeProcesses(tmp_path)
+    yield group
+    group.stop_all()

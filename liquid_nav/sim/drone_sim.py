@@ -11,7 +11,6 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Iterable, Optional, Sequence
 
-import numpy as np
 import pybullet as p
 
 from liquid_nav.sim.camera import CameraConfig, CameraFrame, OnboardCamera
@@ -28,7 +27,7 @@ class SimConfig:
     vehicle: str = "x500"
     physics_hz: int = 240
     control_hz: float = 30.0
-    flight_controller_hz: float = 240.0
+    flight_controller_hz: float = 120.0
     camera: CameraConfig = field(default_factory=CameraConfig)
     ground_effect: bool = False
     ground_height: float = 0.0  # m, height of the ground plane used by the ground-effect model

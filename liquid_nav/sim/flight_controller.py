@@ -1,6 +1,6 @@
 """Velocity controller: body-frame FLU velocity + yaw-rate command -> four rotor speeds.
 
-Cascade: velocity (PI, world frame) -> desired acceleration, tilt-limited -> thrust vector and attitude
+Cascade: velocity (PI + drag feed-forward, world frame) -> desired acceleration, tilt-limited -> thrust vector and attitude
 (geometric SO(3) error) -> body rates (P) -> torques (inertia-scaled P + gyroscopic term) -> X mixer with
 saturation priorities: collective thrust and roll/pitch first, yaw last.
 
@@ -30,6 +30,7 @@ class ControllerGains:
     velocity_p_z: float = 4.0
     velocity_i_z: float = 2.0
     integral_limit: float = 3.0  # m/s^2, cap on each integral term
+    integral_band: float = 0.5  # m/s, integrate only velocity errors smaller than this (no wind-up on steps)
     max_vertical_acceleration: float = 4.0  # m/s^2, up and down
     attitude_p_tilt: float = 7.0  # rad/s of body rate per rad of roll/pitch error
     attitude_p_yaw: float = 2.5  # rad/s per rad of yaw error
@@ -37,6 +38,9 @@ class ControllerGains:
     rate_p_yaw: float = 10.0  # rad/s^2 per rad/s of yaw rate error
     max_tilt_rate: float = 4.0  # rad/s, roll/pitch rate limit
     max_yaw_error: float = 0.3  # rad, the yaw set-point never leads the heading by more
+
+
+_HUGE = 1e150
 
 
 class VelocityController:
@@ -49,6 +53,13 @@ class VelocityController:
         self._min_rotor_thrust = params.kf * params.min_rpm**2
         self._max_rotor_thrust = params.kf * params.max_rpm**2
         self._rotor_xy = rotor_positions(params.arm_length)
+        # expected drag deceleration per m/s of commanded velocity (rotors near hover), fed forward
+        hover_rotor_drag = params.rotor_drag_xy * 4.0 * params.hover_rpm
+        self._drag_feedforward = (
+            (params.linear_drag[0] + hover_rotor_drag) / params.mass,
+            (params.linear_drag[1] + hover_rotor_drag) / params.mass,
+            (params.linear_drag[2] + params.rotor_drag_z * 4.0 * params.hover_rpm) / params.mass,
+        )
         self._torque_to_thrust = 1.0 / (4.0 * (params.arm_length / math.sqrt(2.0)) ** 2)
         self._yaw_torque_to_thrust = params.kf / (4.0 * params.km)
         self.reset()
@@ -62,11 +73,15 @@ class VelocityController:
         """Limit a command to the vehicle: horizontal speed (direction kept), vertical speed, yaw rate.
 
         Raises ``ValueError`` for a command that is not 4 finite-or-infinite numbers (NaN is refused)."""
-        values = np.asarray(command_flu, dtype=np.float64).reshape(-1)
+        try:
+            values = np.asarray(command_flu, dtype=np.float64).reshape(-1)
+        except (TypeError, ValueError):
+            values = np.empty(0)
         if values.shape != (4,) or np.isnan(values).any():
             raise ValueError(f"velocity command must be 4 numbers (vx, vy, vz, yaw_rate) without NaN, got {command_flu!r}")
         limits = self.params
-        vx, vy = (min(max(v, -limits.max_speed_xy), limits.max_speed_xy) for v in values[:2].tolist())
+        # infinities become huge finite values so that the direction of the horizontal command survives
+        vx, vy = np.clip(values[:2], -_HUGE, _HUGE).tolist()
         horizontal = math.hypot(vx, vy)
         if horizontal > limits.max_speed_xy:
             scale = limits.max_speed_xy / horizontal
@@ -103,8 +118,10 @@ class VelocityController:
         r = rotation
         yaw = math.atan2(r[3], r[0])
 
-        # velocity loop in the world frame
+        # velocity loop in the world frame, with the expected drag at the commanded velocity fed forward
         cos_yaw, sin_yaw = math.cos(yaw), math.sin(yaw)
+        drag_forward, drag_left, drag_up = self._drag_feedforward
+        feedforward_forward, feedforward_left = drag_forward * vx_cmd, drag_left * vy_cmd
         velocity = velocity_world
         errors = (
             cos_yaw * vx_cmd - sin_yaw * vy_cmd - velocity[0],
@@ -112,12 +129,22 @@ class VelocityController:
             vz_cmd - velocity[2],
         )
         integral = self._integral
-        accel_z = gains.velocity_p_z * errors[2] + gains.velocity_i_z * integral[2]
+        accel_z = gains.velocity_p_z * errors[2] + gains.velocity_i_z * integral[2] + drag_up * vz_cmd
         z_limit = gains.max_vertical_acceleration
         z_saturated = abs(accel_z) > z_limit
         accel_z = min(max(accel_z, -z_limit), z_limit)
-        accel_x = gains.velocity_p_xy * errors[0] + gains.velocity_i_xy * integral[0]
-        accel_y = gains.velocity_p_xy * errors[1] + gains.velocity_i_xy * integral[1]
+        accel_x = (
+            gains.velocity_p_xy * errors[0]
+            + gains.velocity_i_xy * integral[0]
+            + cos_yaw * feedforward_forward
+            - sin_yaw * feedforward_left
+        )
+        accel_y = (
+            gains.velocity_p_xy * errors[1]
+            + gains.velocity_i_xy * integral[1]
+            + sin_yaw * feedforward_forward
+            + cos_yaw * feedforward_left
+        )
         horizontal_limit = (STANDARD_GRAVITY + accel_z) * self._max_tilt_tan
         horizontal = math.hypot(accel_x, accel_y)
         xy_saturated = horizontal > horizontal_limit
@@ -190,13 +217,14 @@ class VelocityController:
         return tuple(math.sqrt(max(t + yaw_scale * d, 0.0) / kf) for t, d in zip(thrusts, yaw))  # type: ignore[return-value]
 
     def _integrate(self, errors: Tuple[float, float, float], dt: float, xy_saturated: bool, z_saturated: bool) -> None:
-        """Integrate velocity errors unless the output is saturated (anti-windup), within the limit."""
+        """Integrate small velocity errors unless the output is saturated (anti-windup), within the limit."""
         gains, integral = self.gains, self._integral
-        if not xy_saturated:
+        band = gains.integral_band
+        if not xy_saturated and errors[0] * errors[0] + errors[1] * errors[1] < band * band:
             bound = gains.integral_limit / gains.velocity_i_xy
             integral[0] = min(max(integral[0] + errors[0] * dt, -bound), bound)
             integral[1] = min(max(integral[1] + errors[1] * dt, -bound), bound)
-        if not z_saturated:
+        if not z_saturated and abs(errors[2]) < band:
             bound = gains.integral_limit / gains.velocity_i_z
             integral[2] = min(max(integral[2] + errors[2] * dt, -bound), bound)
 

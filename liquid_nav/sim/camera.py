@@ -4,7 +4,9 @@ Conventions: the camera looks along body +x rotated by ``pitch_deg`` about body 
 rows go top to bottom, columns left to right. ``fov_deg`` is the vertical field of view; the horizontal one
 follows from the aspect ratio width/height (square pixels). Depth is metric z-depth along the optical axis
 (not range), in metres, clipped to ``[near, far]``. Intrinsics use the pixel-centre convention of ROS
-``CameraInfo``: pixel (u, v) covers [u - 0.5, u + 0.5], so cx = (width - 1) / 2.
+``CameraInfo`` (pixel (u, v) covers [u - 0.5, u + 0.5]); TinyRenderer's rasteriser puts the optical axis at
+(width / 2, height / 2 - 1) in that convention (measured, and checked by tests/sim_core), not at the ideal
+((width - 1) / 2, (height - 1) / 2), so that is what ``intrinsics()`` reports.
 """
 from __future__ import annotations
 
@@ -109,10 +111,10 @@ class OnboardCamera:
         self._renderer = p.ER_TINY_RENDERER
 
     def intrinsics(self) -> Tuple[float, float, float, float]:
-        """(fx, fy, cx, cy) in pixels of the pinhole model the renderer uses."""
+        """(fx, fy, cx, cy) in pixels of the pinhole model the renderer uses (square pixels)."""
         config = self.config
         fy = (config.height / 2.0) / math.tan(math.radians(config.fov_deg) / 2.0)
-        return fy, fy, (config.width - 1) / 2.0, (config.height - 1) / 2.0
+        return fy, fy, config.width / 2.0, config.height / 2.0 - 1.0
 
     def pose(self, state: QuadState) -> CameraPose:
         r = rotation_from_quaternion(*state.quaternion.tolist())

@@ -128,3 +128,28 @@ def processes(tmp_path):
     group = NodeProcesses(tmp_path)
     yield group
     group.stop_all()
+
+
+def write_checkpoint(path: Path, nan_weights: bool = False) -> Path:
+    """An untrained small (72x128) cfc_ncp policy checkpoint; ``nan_weights`` makes every output NaN."""
+    import torch
+
+    from liquid_nav.models.checkpoint import save_checkpoint
+    from liquid_nav.models.policy import Policy, PolicyConfig
+
+    policy = Policy.from_config(PolicyConfig.small())
+    if nan_weights:
+        with torch.no_grad():
+            for parameter in policy.parameters():
+                parameter.fill_(float("nan"))
+    return save_checkpoint(path, policy, {"purpose": "ROS tests (untrained)"})
+
+
+@pytest.fixture(scope="session")
+def small_checkpoint(tmp_path_factory) -> Path:
+    return write_checkpoint(tmp_path_factory.mktemp("ckpt") / "small.ckpt")
+
+
+@pytest.fixture(scope="session")
+def nan_checkpoint(tmp_path_factory) -> Path:
+    return write_checkpoint(tmp_path_factory.mktemp("ckpt") / "nan.ckpt", nan_weights=True)

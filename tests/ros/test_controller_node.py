@@ -1,0 +1,181 @@
+"""controller_node over real DDS with a real (untrained) policy: encodings, bad inputs, stamps, NaN outputs."""
+import threading
+
+import numpy as np
+import pytest
+from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import TwistStamped
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import Image
+from std_srvs.srv import Trigger
+
+from liquid_nav.nodes.common import COMMAND_QOS, SENSOR_QOS, ns_to_stamp, stamp_to_ns, twist_to_command
+from liquid_nav.nodes.controller_node import ControllerNode
+from tests.ros.conftest import call, wait_for
+
+RNG = np.random.default_rng(0)
+RGB = RNG.integers(0, 256, size=(72, 128, 3), dtype=np.uint8)
+T0 = 1_000 * 1_000_000_000
+PERIOD = 33_333_333
+
+
+def image_message(stamp_ns, encoding="rgb8", rgb=RGB, padding=0, **overrides):
+    channels = {"rgb8": 3, "bgr8": 3, "rgba8": 4, "bgra8": 4, "mono8": 1}.get(encoding, 3)
+    if channels == 1:
+        pixels = rgb[:, :, :1]
+    elif encoding.startswith("bgr"):
+        pixels = rgb[:, :, ::-1]
+    else:
+        pixels = rgb
+    if channels == 4:
+        pixels = np.concatenate([pixels, np.zeros(rgb.shape[:2] + (1,), np.uint8)], axis=2)
+    height, width = rgb.shape[:2]
+    rows = np.concatenate([pixels.reshape(height, -1), np.zeros((height, padding), np.uint8)], axis=1)
+    message = Image(height=height, width=width, encoding=encoding, step=width * channels + padding,
+                    data=rows.tobytes())
+    message.header.stamp = ns_to_stamp(stamp_ns)
+    message.header.frame_id = "camera"
+    for key, value in overrides.items():
+        setattr(message, key, value)
+    return message
+
+
+class ControllerRig:
+    def __init__(self, ros, checkpoint, **overrides):
+        params = {"model_path": str(checkpoint), "diagnostics_rate": 20.0, "max_dt": 0.5, **overrides}
+        self.ros = ros
+        ros.add(ControllerNode(context=ros.context, parameter_overrides=[Parameter(k, value=v) for k, v in params.items()]))
+        self.lock = threading.Lock()
+        self.commands = []
+        self.diagnostics = {}
+        node = ros.node
+        self.camera = node.create_publisher(Image, "camera/image_raw", SENSOR_QOS)
+        node.create_subscription(TwistStamped, "liquid_nav/cmd_raw", self._on_command, COMMAND_QOS)
+        node.create_subscription(DiagnosticArray, "diagnostics", self._on_diagnostics, COMMAND_QOS)
+        wait_for(lambda: self.camera.get_subscription_count() > 0 and self.diagnostics, 30, "controller discovery")
+        self.stamp = T0
+        self.floor = 0
+        # Best-effort images sent before the reader has matched are dropped: warm up until one is answered.
+        wait_for(lambda: self.send() is None and self.commands, 30, "first command")
+        self.reset("warm-up done")
+
+    def _on_command(self, message):
+        with self.lock:
+            if stamp_to_ns(message.header.stamp) > self.floor:  # ignore answers to frames sent before reset()
+                self.commands.append(message)
+
+    def _on_diagnostics(self, message):
+        for status in message.status:
+            if status.name == "liquid_nav/controller":
+                self.diagnostics = {kv.key: kv.value for kv in status.values}
+
+    def counter(self, key):
+        return int(self.diagnostics.get(key, 0))
+
+    def send(self, message=None, advance=True):
+        if advance:
+            self.stamp += PERIOD
+        self.camera.publish(message or image_message(self.stamp))
+
+    def reset(self, _why):
+        resets = self.counter("resets")
+        assert call(self.ros.node, Trigger, "liquid_nav/reset_state", Trigger.Request()).success
+        wait_for(lambda: self.counter("resets") > resets, 10, "reset counted")
+        with self.lock:
+            self.commands = []
+            self.floor = self.stamp
+
+    def expect_commands(self, count):
+        wait_for(lambda: len(self.commands) >= count, 20, f"{count} commands")
+        with self.lock:
+            return list(self.commands)
+
+
+def test_every_encoding_and_padding_gives_a_command_stamped_with_the_image(ros, small_checkpoint):
+    rig = ControllerRig(ros, small_checkpoint)
+    sent = []
+    for encoding in ("rgb8", "bgr8", "rgba8", "bgra8", "mono8"):
+        for padding in (0, 7):
+            rig.stamp += PERIOD
+            sent.append(rig.stamp)
+            rig.send(image_message(rig.stamp, encoding, padding=padding), advance=False)
+            wait_for(lambda: len(rig.commands) == len(sent), 20, f"command for {encoding} padding {padding}")
+    commands = rig.expect_commands(len(sent))
+    assert [stamp_to_ns(c.header.stamp) for c in commands] == sent
+    assert all(c.header.frame_id == "base_link" for c in commands)
+    assert all(np.all(np.isfinite(twist_to_command(c))) for c in commands)
+    # bgr8 and rgb8 of the same picture are the same RGB frame; a fresh state gives the same command
+    rig.reset("compare")
+    rig.send(image_message(rig.stamp + PERIOD, "rgb8"), advance=False)
+    first = rig.expect_commands(1)[0]
+    rig.stamp += PERIOD
+    rig.reset("compare")
+    rig.send(image_message(rig.stamp + PERIOD, "bgr8"), advance=False)
+    second = rig.expect_commands(1)[0]
+    np.testing.assert_allclose(twist_to_command(first), twist_to_command(second), atol=1e-6)
+
+
+def test_bad_images_are_rejected_and_the_node_keeps_working(ros, small_checkpoint):
+    rig = ControllerRig(ros, small_checkpoint, expected_width=128, expected_height=72)
+    stamp = rig.stamp
+    bad = [
+        image_message(stamp + 1 * PERIOD, encoding="rgb16"),
+        image_message(stamp + 2 * PERIOD, encoding="yuv422"),
+        image_message(stamp + 3 * PERIOD, step=100),
+        image_message(stamp + 4 * PERIOD, data=b"\x00" * 17),
+        image_message(stamp + 5 * PERIOD, rgb=RGB[:, :64].copy()),
+        image_message(stamp + 6 * PERIOD, height=0, width=0, step=0, data=b""),
+    ]
+    for count, message in enumerate(bad, start=1):
+        rig.send(message, advance=False)
+        wait_for(lambda: rig.counter("rejected_images") == count, 20, f"bad image {count} rejected")
+    assert rig.commands == []
+    rig.stamp = stamp + 7 * PERIOD
+    rig.send(advance=False)
+    assert len(rig.expect_commands(1)) == 1
+
+
+def test_stamps_drive_dt_duplicates_dropped_backward_and_gap_reset(ros, small_checkpoint):
+    rig = ControllerRig(ros, small_checkpoint)
+    for _ in range(3):
+        rig.send()
+    rig.expect_commands(3)
+    resets = rig.counter("resets")
+    rig.send(advance=False)  # duplicate stamp
+    wait_for(lambda: rig.counter("rejected_duplicate_stamp") == 1, 20, "duplicate rejected")
+    rig.floor = 0
+    rig.stamp -= 10 * PERIOD  # stamps jump back (bag loop / sim restart)
+    rig.send(advance=False)
+    rig.stamp += 2_000_000_000  # a 2 s gap
+    rig.send(advance=False)
+    commands = rig.expect_commands(5)
+    assert len(commands) == 5
+    wait_for(lambda: rig.counter("resets") == resets + 2, 20, "backward and gap resets")
+    assert "gap" in rig.diagnostics["last_reset_reason"]
+
+
+def test_nan_outputs_are_never_published(ros, nan_checkpoint):
+    rig_node = ControllerNode(context=ros.context, parameter_overrides=[
+        Parameter("model_path", value=str(nan_checkpoint)), Parameter("diagnostics_rate", value=20.0)])
+    ros.add(rig_node)
+    received = []
+    diagnostics = {}
+
+    def on_diagnostics(message):
+        for status in message.status:
+            if status.name == "liquid_nav/controller":
+                diagnostics.update({kv.key: kv.value for kv in status.values})
+
+    ros.node.create_subscription(TwistStamped, "liquid_nav/cmd_raw", received.append, COMMAND_QOS)
+    ros.node.create_subscription(DiagnosticArray, "diagnostics", on_diagnostics, COMMAND_QOS)
+    camera = ros.node.create_publisher(Image, "camera/image_raw", SENSOR_QOS)
+    stamp = [T0]
+
+    def send_and_count():
+        stamp[0] += PERIOD
+        camera.publish(image_message(stamp[0]))
+        return int(diagnostics.get("rejected_nonfinite_output", 0)) >= 5
+
+    wait_for(send_and_count, 60, "five non-finite outputs rejected")
+    assert received == []
+    assert int(diagnostics["commands"]) == 0 and int(diagnostics["resets"]) >= 5

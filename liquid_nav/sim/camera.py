@@ -1,6 +1,7 @@
 """Onboard camera: forward-looking, body-fixed with a configurable pitch, rendered with PyBullet's TinyRenderer.
 
-Conventions: the camera looks along body +x rotated by ``pitch_deg`` about body y (positive = up); image
+Conventions: the camera looks along body +x rotated by ``pitch_deg`` about body y (positive = up) -- or,
+with ``stabilized``, along the heading (yaw only) as on a gimbal; image
 rows go top to bottom, columns left to right. ``fov_deg`` is the vertical field of view; the horizontal one
 follows from the aspect ratio width/height (square pixels). Depth is metric z-depth along the optical axis
 (not range), in metres, clipped to ``[near, far]``. Intrinsics use the pixel-centre convention of ROS
@@ -36,6 +37,7 @@ class CameraConfig:
     offset: Optional[Vector3] = None
     depth: bool = False
     shadows: bool = False
+    stabilized: bool = False  # True: roll and pitch held level like a gimbal, the camera follows yaw only
 
     @staticmethod
     def preset(name: str) -> "CameraConfig":
@@ -99,7 +101,7 @@ class CameraPose:
 
 
 class OnboardCamera:
-    """Renders what a camera fixed to the drone sees."""
+    """Renders what a camera mounted on the drone sees."""
 
     def __init__(self, config: CameraConfig) -> None:
         self.config = config
@@ -117,9 +119,13 @@ class OnboardCamera:
         return fy, fy, config.width / 2.0, config.height / 2.0 - 1.0
 
     def pose(self, state: QuadState) -> CameraPose:
-        r = rotation_from_quaternion(*state.quaternion.tolist())
-        rotation = np.array(r).reshape(3, 3)
+        """The camera's world pose for a drone state (the mount point always moves with the body)."""
+        rotation = np.array(rotation_from_quaternion(*state.quaternion.tolist())).reshape(3, 3)
         eye = state.position + rotation @ np.array(self._offset)
+        if self.config.stabilized:
+            yaw = math.atan2(rotation[1, 0], rotation[0, 0])
+            cos_yaw, sin_yaw = math.cos(yaw), math.sin(yaw)
+            rotation = np.array([[cos_yaw, -sin_yaw, 0.0], [sin_yaw, cos_yaw, 0.0], [0.0, 0.0, 1.0]])
         return CameraPose(
             eye=eye,
             forward=rotation @ np.array(self._forward_body),

@@ -106,13 +106,16 @@ def test_far_plane_clips_empty_space(make_sim):
     assert frame.depth.max() == pytest.approx(50.0, rel=1e-3)
 
 
+def _green_fraction(rgb: np.ndarray) -> float:
+    rgb = rgb.astype(np.int32)
+    return float(((rgb[:, :, 1] > rgb[:, :, 0] + 30) & (rgb[:, :, 1] > rgb[:, :, 2] + 30)).mean())
+
+
 def _ground_fraction(make_sim, pitch_deg: float) -> float:
     sim = make_sim(camera=CameraConfig(pitch_deg=pitch_deg))
     _ground(sim.client_id)
     sim.reset_drone((0.0, 0.0, HOVER_HEIGHT), 0.0)
-    rgb = sim.render().rgb.astype(np.int32)
-    green = (rgb[:, :, 1] > rgb[:, :, 0] + 30) & (rgb[:, :, 1] > rgb[:, :, 2] + 30)
-    return float(green.mean())
+    return _green_fraction(sim.render().rgb)
 
 
 def test_pitch_moves_the_horizon(make_sim):
@@ -122,21 +125,22 @@ def test_pitch_moves_the_horizon(make_sim):
     assert 0.45 < level < 0.6
 
 
-def test_body_tilt_tilts_the_view(make_sim):
-    """The camera is body-fixed: flying forward pitches the drone nose-down and shows more ground."""
-    sim = make_sim()
+@pytest.mark.parametrize("stabilized", [False, True])
+def test_body_tilt_tilts_a_fixed_camera_but_not_a_stabilized_one(make_sim, stabilized):
+    """Flying forward pitches the drone nose-down: a body-fixed camera sees more ground, a gimbal does not."""
+    sim = make_sim(camera=CameraConfig(stabilized=stabilized))
     _ground(sim.client_id)
-    sim.reset_drone((0.0, 0.0, HOVER_HEIGHT), 0.0)
-    level = sim.render().rgb
+    sim.reset_drone((0.0, 0.0, HOVER_HEIGHT), 0.4)
+    level = _green_fraction(sim.render().rgb)
     sim.advance((5.0, 0.0, 0.0, 0.0), duration=0.4)
-    assert math.degrees(sim.state().rpy[1]) > 10.0
-    tilted = sim.render().rgb
-
-    def ground_rows(rgb):
-        rgb = rgb.astype(np.int32)
-        return ((rgb[:, :, 1] > rgb[:, :, 0] + 30) & (rgb[:, :, 1] > rgb[:, :, 2] + 30)).mean()
-
-    assert ground_rows(tilted) > ground_rows(level) + 0.05
+    state = sim.state()
+    assert math.degrees(math.acos(state.rotation_matrix()[2, 2])) > 10.0
+    tilted = _green_fraction(sim.render().rgb)
+    if stabilized:
+        assert tilted == pytest.approx(level, abs=0.01)
+        assert sim.camera.pose(state).forward[2] == pytest.approx(0.0, abs=1e-12)
+    else:
+        assert tilted > level + 0.05
 
 
 def test_frustum_test_culls_only_what_is_outside():

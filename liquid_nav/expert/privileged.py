@@ -62,7 +62,7 @@ class PrivilegedExpert:
         self.path = np.zeros((0, 2))
         self._progress = 0
         self._command = np.zeros(4)
-        self._grid: Optional[_Grid] = None
+        self.grid: Optional[_Grid] = None  # planning grid of the current episode (after reset)
 
     @classmethod
     def from_env(cls, env: Any, config: Optional[ExpertConfig] = None) -> "PrivilegedExpert":
@@ -71,12 +71,12 @@ class PrivilegedExpert:
     def reset(self, info: Dict[str, Any]) -> None:
         """Plan for the env's current scene from the drone's position in ``info``."""
         scene: Scene = self.env.scene
-        self._grid = _Grid(scene, np.asarray(info["position"][:2]), self.drone_radius, self.config)
+        self.grid = _Grid(scene, np.asarray(info["position"][:2]), self.drone_radius, self.config)
         self._command = np.zeros(4)
         self._replan(np.asarray(info["position"][:2], dtype=np.float64))
 
     def _replan(self, position: np.ndarray) -> None:
-        self.path = self._grid.path_from(position)
+        self.path = self.grid.path_from(position)
         self._progress = 0
 
     def act(self, info: Dict[str, Any]) -> np.ndarray:
@@ -101,7 +101,7 @@ class PrivilegedExpert:
         braking_room = max(to_go - current_speed * config.response_time, 0.0)
         speed = min(self.max_speed, math.sqrt(2.0 * config.braking * braking_room), 0.8 * abs(to_go))
         speed = math.copysign(speed, to_go)
-        clearance = float(self._grid.footprints.distance(here[None])[0]) - self.drone_radius
+        clearance = float(self.grid.footprints.distance(here[None])[0]) - self.drone_radius
         speed *= float(np.clip(clearance / 1.0, 0.35, 1.0))
 
         direction = lookahead - here

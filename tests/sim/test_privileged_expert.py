@@ -1,0 +1,44 @@
+"""The privileged expert reaches the target in every shipped world with smooth, bounded commands."""
+import numpy as np
+import pytest
+
+from liquid_nav.expert import ExpertConfig, PrivilegedExpert
+from liquid_nav.expert.rollout import fly_expert_episode
+from liquid_nav.sim.env import FlyToTargetEnv
+
+
+@pytest.mark.parametrize("world", ["forest", "forest_autumn", "forest_winter", "urban"])
+def test_expert_reaches_the_target_smoothly(world):
+    env = FlyToTargetEnv(world=world, camera="small", render_observations=False)
+    try:
+        expert = PrivilegedExpert.from_env(env)
+        config = expert.config
+        for seed in (0, 7, 13):
+            episode = fly_expert_episode(env, expert, seed)
+            assert episode.success, f"{world} seed {seed}: {episode.outcome} ({episode.reason})"
+            commands = episode.commands.astype(np.float64)
+            steps = np.abs(np.diff(np.vstack([np.zeros(4), commands]), axis=0))
+            dt = env.control_period
+            assert steps[:, :3].max() <= config.max_acceleration * dt + 1e-5
+            assert steps[:, 3].max() <= config.max_yaw_acceleration * dt + 1e-5
+            assert np.abs(commands[:, 3]).max() <= config.max_yaw_rate + 1e-6
+            assert np.hypot(commands[:, 0], commands[:, 1]).max() <= config.cruise_speed + 1e-5
+            # it stops: the last command is slow and the drone ends close to the stop distance
+            assert np.hypot(*commands[-1, :2]) < 0.8
+    finally:
+        env.close()
+
+
+def test_expert_commands_are_float32_and_it_slows_near_obstacles():
+    env = FlyToTargetEnv(world="forest", camera="small", render_observations=False)
+    try:
+        expert = PrivilegedExpert.from_env(env, ExpertConfig(cruise_speed=2.0))
+        _, info = env.reset(seed=21)
+        expert.reset(info)
+        command = expert.act(info)
+        assert command.dtype == np.float32 and command.shape == (4,)
+        # the planned path keeps clear of every obstacle by at least the drone's radius
+        clearance = expert.grid.footprints.distance(expert.path[1:-8])
+        assert clearance.min() > expert.drone_radius
+    finally:
+        env.close()

@@ -1,0 +1,56 @@
+"""Scene building in real PyBullet: compound bodies of <= 16 shapes, the same content as the naive build,
+and layout reuse when only the start and the target change."""
+import pybullet as pb
+import pytest
+
+from liquid_nav.sim.scene_builder import MAX_SHAPES_PER_CALL, SceneBuilder
+from liquid_nav.sim.worlds import load_world, sample_scene
+
+
+@pytest.fixture
+def client():
+    client_id = pb.connect(pb.DIRECT)
+    yield client_id
+    pb.disconnect(client_id)
+
+
+def _visual_shape_count(client_id, body):
+    return len(pb.getVisualShapeData(body, physicsClientId=client_id))
+
+
+@pytest.mark.parametrize("world", ["forest", "urban"])
+def test_compound_build_groups_shapes_and_keeps_all_geometry(world):
+    spec = load_world(world)
+    scene = sample_scene(spec, 0)
+    counts = {}
+    for mode in ("compound", "naive"):
+        client_id = pb.connect(pb.DIRECT)
+        try:
+            builder = SceneBuilder(client_id, spec.ground.color + (1.0,), mode)
+            builder.load(scene)
+            shapes = [_visual_shape_count(client_id, body) for body in builder.static_bodies]
+            counts[mode] = (len(builder.static_bodies), sum(shapes), max(shapes))
+        finally:
+            pb.disconnect(client_id)
+    compound_bodies, compound_shapes, largest = counts["compound"]
+    naive_bodies, naive_shapes, _ = counts["naive"]
+    assert compound_shapes == naive_shapes  # same geometry either way
+    assert largest <= MAX_SHAPES_PER_CALL
+    assert compound_bodies * 4 <= naive_bodies
+
+
+def test_layout_is_reused_and_target_moved_within_a_layout_block(client):
+    spec = load_world("forest")
+    first = sample_scene(spec, 0)
+    second = sample_scene(spec, 1)  # same layout block (episodes_per_layout > 1)
+    assert spec.episodes_per_layout > 1 and first.layout is second.layout
+    builder = SceneBuilder(client, spec.ground.color + (1.0,))
+    target = builder.load(first)
+    bodies = list(builder.static_bodies)
+    assert builder.load(second) == target and builder.static_bodies == bodies
+    position, _ = pb.getBasePositionAndOrientation(target, physicsClientId=client)
+    assert position[:2] == pytest.approx(second.target_position[:2], abs=1e-6)
+    other = sample_scene(spec, spec.episodes_per_layout)  # next layout: rebuilt
+    builder.load(other)
+    assert builder.static_bodies != bodies
+    assert pb.getNumBodies(physicsClientId=client) == len(builder.static_bodies) + 1

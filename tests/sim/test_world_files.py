@@ -1,0 +1,133 @@
+"""World files: the shipped worlds load and sample valid scenes; malformed files fail with precise messages."""
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from liquid_nav.paths import worlds_dir
+from liquid_nav.sim.worlds import (WorldFileError, available_worlds, layout_seed_for, load_world, sample_scene)
+
+SHIPPED = ("forest", "forest_autumn", "forest_winter", "urban")
+
+
+def test_shipped_worlds_are_available():
+    assert set(SHIPPED) <= set(available_worlds())
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_sampled_scenes_respect_the_world_file(name):
+    spec = load_world(name)
+    for seed in range(12):
+        scene = sample_scene(spec, seed)
+        start, target = np.array(scene.start_position), np.array(scene.target_position)
+        distance = float(np.hypot(*(target[:2] - start[:2])))
+        assert spec.target.distance[0] - 1e-9 <= distance <= spec.target.distance[1] + 1e-9
+        bearing = math.degrees(math.atan2(target[1] - start[1], target[0] - start[0]) - scene.start_yaw)
+        bearing = (bearing + 180.0) % 360.0 - 180.0
+        assert spec.target.bearing_deg[0] - 1e-6 <= bearing <= spec.target.bearing_deg[1] + 1e-6
+        assert spec.start.height[0] <= start[2] <= spec.start.height[1]
+        clearances = scene.layout.footprints.distance(np.stack([start[:2], target[:2]]))
+        assert clearances[0] >= spec.start.clearance and clearances[1] >= spec.target.clearance
+        assert np.abs(start[:2]).max() < spec.half_size and np.abs(target[:2]).max() < spec.half_size
+        # line of sight at flight level: nothing between start and target
+        line = start[:2] + np.linspace(0, 1, 100)[:, None] * (target[:2] - start[:2])
+        assert scene.layout.footprints.distance(line).min() > 0.5
+
+
+def test_the_same_seed_gives_the_same_scene_and_layout_blocks_are_shared():
+    spec = load_world("forest")
+    first, again = sample_scene(spec, 5), sample_scene(spec, 5)
+    assert first.start_position == again.start_position and first.target_position == again.target_position
+    assert first.layout.primitives == again.layout.primitives
+    block = spec.episodes_per_layout
+    sibling = sample_scene(spec, (5 // block) * block + (5 + 1) % block)
+    assert layout_seed_for(spec, sibling.seed) == layout_seed_for(spec, 5)
+    assert sibling.layout.primitives == first.layout.primitives
+    assert sibling.target_position != first.target_position
+    other = sample_scene(spec, 5 + block)
+    assert other.layout.primitives != first.layout.primitives
+
+
+def test_forest_has_the_anchor_tree_count_and_urban_has_buildings():
+    forest = sample_scene(load_world("forest"), 0).layout
+    trunks = [p for p in forest.primitives if p.shape == "cylinder" and p.collision]
+    assert len(trunks) == 150
+    urban = sample_scene(load_world("urban"), 0).layout
+    tall = [p for p in urban.primitives if p.shape == "box" and p.collision and p.half_extents[2] > 2.5]
+    assert len(tall) >= 4
+
+
+def _write(tmp_path: Path, data) -> Path:
+    path = tmp_path / "broken.yaml"
+    path.write_text(yaml.safe_dump(data) if not isinstance(data, str) else data)
+    return path
+
+
+def _forest_data():
+    return yaml.safe_load((worlds_dir() / "forest.yaml").read_text())
+
+
+def test_a_user_world_without_code_loads_from_a_path(tmp_path):
+    data = _forest_data()
+    data["name"] = "sparse"
+    data["obstacles"]["trees"]["count"] = 20
+    del data["obstacles"]["props"]
+    spec = load_world(_write(tmp_path, data))
+    trunks = [p for p in sample_scene(spec, 0).layout.primitives if p.shape == "cylinder" and p.collision]
+    assert spec.name == "sparse" and len(trunks) == 20
+
+
+def _drop(data, *keys):
+    node = data
+    for key in keys[:-1]:
+        node = node[key]
+    del node[keys[-1]]
+
+
+def _set(data, value, *keys):
+    node = data
+    for key in keys[:-1]:
+        node = node[key]
+    node[keys[-1]] = value
+
+
+MALFORMED = [
+    (lambda d: _drop(d, "target"), "'target'", "required"),
+    (lambda d: _set(d, "far", "target", "distance"), "'target.distance'", "[min, max]"),
+    (lambda d: _set(d, [9.0, 3.0], "target", "distance"), "'target.distance'", "min <= max"),
+    (lambda d: _set(d, [1.2, 0.5, 0.3], "ground", "color"), "'ground.color'", "[r, g, b]"),
+    (lambda d: _set(d, "pyramid", "obstacles", "trees", "canopy", "shape"), "'obstacles.trees.canopy.shape'", "one of"),
+    (lambda d: _set(d, 12.5, "obstacles", "trees", "count"), "'obstacles.trees.count'", "an integer"),
+    (lambda d: _set(d, 1, "area", "bogus"), "'area.bogus'", "unknown key"),
+    (lambda d: _set(d, [20.0, 30.0], "obstacles", "trees", "canopy", "base"), "'obstacles.trees.canopy.base'",
+     "canopy base"),
+    (lambda d: _set(d, [[0.1, 0.2]], "obstacles", "props", 0, "parts", 0, "colors"),
+     "'obstacles.props[0].parts[0].colors[0]'", "[r, g, b]"),
+    (lambda d: _set(d, "streets", "start", "placement"), "'start.placement'", "obstacles.streets"),
+    (lambda d: _set(d, [5.0, 80.0], "target", "distance"), "'target.distance'", "inside the area"),
+]
+
+
+@pytest.mark.parametrize("mutate, key, expectation", MALFORMED)
+def test_malformed_world_files_name_file_key_and_expectation(tmp_path, mutate, key, expectation):
+    data = _forest_data()
+    mutate(data)
+    path = _write(tmp_path, data)
+    with pytest.raises(WorldFileError) as error:
+        load_world(path)
+    message = str(error.value)
+    assert str(path) in message and key in message and expectation in message
+
+
+def test_invalid_yaml_and_missing_worlds_are_reported(tmp_path):
+    path = _write(tmp_path, "name: [unclosed\n")
+    with pytest.raises(WorldFileError, match="not valid YAML"):
+        load_world(path)
+    with pytest.raises(WorldFileError, match="no world named 'atlantis'.*forest"):
+        load_world("atlantis")
+    with pytest.raises(WorldFileError, match="not found"):
+        load_world(tmp_path / "missing.yaml")
+    with pytest.raises(WorldFileError, match="a mapping"):
+        load_world(_write(tmp_path, "- just\n- a list\n"))

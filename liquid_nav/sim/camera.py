@@ -67,6 +67,26 @@ class CameraConfig:
 
 
 @dataclass(frozen=True)
+class Lighting:
+    """The scene's directional light as TinyRenderer models it (part of a world, not of the camera)."""
+
+    direction: Vector3 = (0.4, 0.3, 1.0)  # towards the light, world frame (need not be unit length)
+    color: Vector3 = (1.0, 1.0, 1.0)  # RGB in [0, 1]
+    ambient: float = 0.6
+    diffuse: float = 0.35
+    specular: float = 0.05
+
+    def __post_init__(self) -> None:
+        if len(self.direction) != 3 or not any(self.direction):
+            raise ValueError(f"Lighting.direction must be a non-zero 3-vector, got {self.direction!r}")
+        if len(self.color) != 3 or not all(0.0 <= c <= 1.0 for c in self.color):
+            raise ValueError(f"Lighting.color must be 3 numbers in [0, 1], got {self.color!r}")
+        for name in ("ambient", "diffuse", "specular"):
+            if getattr(self, name) < 0.0:
+                raise ValueError(f"Lighting.{name} must be >= 0, got {getattr(self, name)!r}")
+
+
+@dataclass(frozen=True)
 class CameraFrame:
     rgb: np.ndarray  # (H, W, 3) uint8
     depth: Optional[np.ndarray]  # (H, W) float32 metres, or None when depth is off
@@ -98,6 +118,9 @@ class CameraPose:
             if along * math.sin(half) - abs(lateral) * math.cos(half) < -radius:
                 return False
         return True
+
+
+_DEFAULT_LIGHTING = Lighting()
 
 
 class OnboardCamera:
@@ -136,8 +159,10 @@ class OnboardCamera:
             far=self.config.far,
         )
 
-    def render(self, client_id: int, state: QuadState) -> CameraFrame:
+    def render(self, client_id: int, state: QuadState, lighting: Optional[Lighting] = None) -> CameraFrame:
+        """Render the view from ``state`` in the client's scene, lit by ``lighting`` (default ``Lighting()``)."""
         config = self.config
+        lighting = lighting or _DEFAULT_LIGHTING
         pose = self.pose(state)
         view = p.computeViewMatrix(pose.eye.tolist(), (pose.eye + pose.forward).tolist(), pose.up.tolist())
         flags = p.ER_NO_SEGMENTATION_MASK
@@ -148,6 +173,11 @@ class OnboardCamera:
             projectionMatrix=self._projection,
             renderer=self._renderer,
             shadow=int(config.shadows),
+            lightDirection=list(lighting.direction),
+            lightColor=list(lighting.color),
+            lightAmbientCoeff=lighting.ambient,
+            lightDiffuseCoeff=lighting.diffuse,
+            lightSpecularCoeff=lighting.specular,
             flags=flags,
             physicsClientId=client_id,
         )

@@ -13,7 +13,7 @@ from typing import Iterable, Optional, Sequence
 
 import pybullet as p
 
-from liquid_nav.sim.camera import CameraConfig, CameraFrame, OnboardCamera
+from liquid_nav.sim.camera import CameraConfig, CameraFrame, Lighting, OnboardCamera
 from liquid_nav.sim.flight_controller import ControllerGains, VelocityController
 from liquid_nav.sim.quadrotor import Quadrotor, QuadState
 from liquid_nav.sim.vehicle import STANDARD_GRAVITY, VehicleParams, load_vehicle
@@ -70,6 +70,8 @@ class DroneSimulator:
         if camera_config.offset is None:
             camera_config = replace(camera_config, offset=self.vehicle.camera_mount)
         self.camera = OnboardCamera(camera_config)
+        self.lighting = Lighting()
+        """The scene's light used by ``render()``; a scene builder sets it from its world."""
         self._steps_per_control = round(self.config.physics_hz / self.config.control_hz)
         self._steps_per_update = round(self.config.physics_hz / self.config.flight_controller_hz)
         self._update_dt = self._steps_per_update * physics_dt
@@ -135,8 +137,8 @@ class DroneSimulator:
         return self.quadrotor.state()
 
     def render(self) -> CameraFrame:
-        """The onboard camera's view now."""
-        return self.camera.render(self.client_id, self.quadrotor.state())
+        """The onboard camera's view now, lit by ``self.lighting``."""
+        return self.camera.render(self.client_id, self.quadrotor.state(), self.lighting)
 
     def contacts(self, body_ids: Optional[Iterable[int]] = None) -> bool:
         """Whether the drone touched any other body (or one of ``body_ids``) in the last physics step."""

@@ -7,7 +7,7 @@ import numpy as np
 import pybullet as p
 import pytest
 
-from liquid_nav.sim.camera import CameraConfig, OnboardCamera
+from liquid_nav.sim.camera import CameraConfig, Lighting, OnboardCamera
 from liquid_nav.sim.quadrotor import QuadState
 
 from sim_core_helpers import add_box, add_sphere, red_mask
@@ -141,6 +141,37 @@ def test_body_tilt_tilts_a_fixed_camera_but_not_a_stabilized_one(make_sim, stabi
         assert sim.camera.pose(state).forward[2] == pytest.approx(0.0, abs=1e-12)
     else:
         assert tilted > level + 0.05
+
+
+def test_lighting_shades_and_tints_the_scene(make_sim):
+    sim = make_sim()
+    # a box seen corner-on: its two visible faces point to the front-left and front-right
+    box = add_box(sim.client_id, (5.0, 0.0, HOVER_HEIGHT), (1.0, 1.0, 1.0), rgba=(0.8, 0.8, 0.8, 1.0))
+    p.resetBasePositionAndOrientation(box, (5.0, 0.0, HOVER_HEIGHT), p.getQuaternionFromEuler([0, 0, math.pi / 4]),
+                                      physicsClientId=sim.client_id)
+    sim.reset_drone((0.0, 0.0, HOVER_HEIGHT), 0.0)
+    _, _, cx, cy = sim.camera.intrinsics()
+    row, left, right = int(cy), int(cx) - 8, int(cx) + 8
+
+    def face_brightness(lighting: Lighting):
+        sim.lighting = lighting
+        rgb = sim.render().rgb.astype(np.int32)
+        return rgb[row, left].sum(), rgb[row, right].sum(), rgb[row, left]
+
+    lit_left = face_brightness(Lighting(direction=(-1.0, 1.0, 0.2)))
+    lit_right = face_brightness(Lighting(direction=(-1.0, -1.0, 0.2)))
+    assert lit_left[0] > lit_left[1] + 30 and lit_right[1] > lit_right[0] + 30
+    red_light = face_brightness(Lighting(direction=(-1.0, 1.0, 0.2), color=(1.0, 0.3, 0.3)))[2]
+    assert red_light[0] > red_light[1] + 20 and red_light[0] > red_light[2] + 20
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [({"direction": (0.0, 0.0, 0.0)}, "non-zero"), ({"color": (1.0, 2.0, 0.0)}, "in \\[0, 1\\]"), ({"ambient": -1.0}, "ambient")],
+)
+def test_bad_lighting_is_refused(fields, message):
+    with pytest.raises(ValueError, match=message):
+        Lighting(**fields)
 
 
 def test_frustum_test_culls_only_what_is_outside():

@@ -1,0 +1,65 @@
+"""SimBridge on the real PyBullet env: monotonic sim clock, command hold then hover, expert, episodes."""
+import numpy as np
+import pytest
+
+from liquid_nav.runtime.sim_bridge import SimBridge, SimBridgeConfig
+
+
+@pytest.fixture(scope="module")
+def bridge():
+    sim = SimBridge(SimBridgeConfig(world="forest", camera="small", expert=True, max_episode_seconds=2.0,
+                                    command_timeout=0.2))
+    yield sim
+    sim.close()
+
+
+def test_command_is_held_for_the_timeout_then_the_vehicle_hovers(bridge):
+    first = bridge.start_episode(5)
+    assert first.new_episode and first.episode >= 1 and first.seed == 5 and first.image.shape == (72, 128, 3)
+    bridge.set_command([0.5, 0.0, 0.1, 0.2])
+    applied = [bridge.step().applied_command for _ in range(10)]
+    held = [np.allclose(a, [0.5, 0.0, 0.1, 0.2]) for a in applied]
+    assert held == [True] * 6 + [False] * 4  # 0.2 s at 30 Hz, then zero velocity
+    assert all(np.all(a == 0) for a in applied[6:])
+
+
+def test_clock_is_monotonic_across_episodes_and_episodes_auto_reset(bridge):
+    frame = bridge.start_episode(11)
+    period = round(1e9 / 30)
+    clocks, seeds, outcomes = [frame.clock_ns], [], []
+    for _ in range(70):  # 2 s episodes: at least one ends by timeout and the next one starts
+        frame = bridge.step()
+        clocks.append(frame.clock_ns)
+        seeds.append(frame.seed)
+        if frame.info["outcome"] is not None:
+            outcomes.append(frame.info["outcome"])
+    steps = np.diff(clocks)
+    assert np.all(steps > 0) and np.all(np.abs(steps - period) <= 1)
+    assert outcomes and 12 in seeds
+
+
+def test_expert_commands_fly_towards_the_target(bridge):
+    frame = bridge.start_episode(3)
+    start = frame.info["distance"]
+    for _ in range(55):
+        assert frame.expert_command is not None and np.all(np.isfinite(frame.expert_command))
+        bridge.set_command(frame.expert_command)
+        frame = bridge.step()
+    assert frame.info["distance"] < start - 1.0
+
+
+def test_bad_commands_and_use_without_episode_are_refused():
+    sim = SimBridge(SimBridgeConfig(camera="small", auto_reset=False, max_episode_seconds=0.1))
+    with pytest.raises(RuntimeError, match="before start_episode"):
+        sim.step()
+    sim.start_episode(1)
+    with pytest.raises(ValueError, match="4 finite numbers"):
+        sim.set_command([np.nan, 0, 0, 0])
+    while sim.running:
+        sim.step()
+    assert sim.outcome == "timeout"
+    with pytest.raises(RuntimeError, match="auto_reset is off"):
+        sim.step()
+    sim.close()
+    with pytest.raises(ValueError, match="command_timeout"):
+        SimBridgeConfig(command_timeout=0)

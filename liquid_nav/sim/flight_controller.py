@@ -72,7 +72,7 @@ class VelocityController:
     def clamp_command(self, command_flu: Sequence[float]) -> Tuple[float, float, float, float]:
         """Limit a command to the vehicle: horizontal speed (direction kept), vertical speed, yaw rate.
 
-        Raises ``ValueError`` for a command that is not 4 finite-or-infinite numbers (NaN is refused)."""
+        Infinite values are clamped like any other; ``ValueError`` for anything but 4 numbers, or for NaN."""
         try:
             values = np.asarray(command_flu, dtype=np.float64).reshape(-1)
         except (TypeError, ValueError):
@@ -122,11 +122,10 @@ class VelocityController:
         cos_yaw, sin_yaw = math.cos(yaw), math.sin(yaw)
         drag_forward, drag_left, drag_up = self._drag_feedforward
         feedforward_forward, feedforward_left = drag_forward * vx_cmd, drag_left * vy_cmd
-        velocity = velocity_world
         errors = (
-            cos_yaw * vx_cmd - sin_yaw * vy_cmd - velocity[0],
-            sin_yaw * vx_cmd + cos_yaw * vy_cmd - velocity[1],
-            vz_cmd - velocity[2],
+            cos_yaw * vx_cmd - sin_yaw * vy_cmd - velocity_world[0],
+            sin_yaw * vx_cmd + cos_yaw * vy_cmd - velocity_world[1],
+            vz_cmd - velocity_world[2],
         )
         integral = self._integral
         accel_z = gains.velocity_p_z * errors[2] + gains.velocity_i_z * integral[2] + drag_up * vz_cmd

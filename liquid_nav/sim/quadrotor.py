@@ -74,13 +74,14 @@ _ORIGIN = (0.0, 0.0, 0.0)
 
 
 class Quadrotor:
-    """One quadrotor body in the PyBullet client ``client_id``."""
+    """One quadrotor body in the PyBullet client ``client_id``; ``physics_dt`` is the client's time step
+    (it sets the motor-lag discretisation)."""
 
     def __init__(
         self,
         client_id: int,
         params: VehicleParams,
-        physics_dt: float,
+        physics_dt: float = 1.0 / 240.0,
         ground_effect: bool = False,
         ground_height: float = 0.0,
     ) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pybullet as p
 import pytest
 
 from liquid_nav.sim.flight_controller import VelocityController
@@ -18,10 +19,23 @@ def test_hover_holds_altitude_for_ten_seconds(make_sim, vehicle):
     sim = make_sim(vehicle=vehicle)
     sim.reset_drone((1.0, -2.0, 3.0), 0.7)
     states = fly(sim, (0.0, 0.0, 0.0, 0.0), 10.0)
+    assert max(abs(s.position[2] - 3.0) for s in states) < 0.01
+    assert np.linalg.norm(states[-1].position - np.array([1.0, -2.0, 3.0])) < 0.01
+    assert abs(states[-1].yaw - 0.7) < 0.01
+
+
+@pytest.mark.parametrize("vehicle", ["x500", "cf2x"])
+def test_hover_recovers_altitude_after_a_kick(make_sim, vehicle):
+    """Knocked down and sideways (0.3 m/s, spinning), the drone sags a few cm and climbs back."""
+    sim = make_sim(vehicle=vehicle)
+    sim.reset_drone((1.0, -2.0, 3.0), 0.7)
+    p.resetBaseVelocity(sim.drone_id, [0.3, -0.3, -0.3], [0.5, -0.4, 0.3], physicsClientId=sim.client_id)
+    states = fly(sim, (0.0, 0.0, 0.0, 0.0), 10.0)
     heights = np.array([s.position[2] for s in states])
-    assert np.abs(heights - 3.0).max() < 0.03
-    drift = np.linalg.norm(states[-1].position[:2] - np.array([1.0, -2.0]))
-    assert drift < 0.05
+    assert np.abs(heights - 3.0).max() < 0.08
+    assert abs(heights[-1] - 3.0) < 0.01
+    assert np.abs(states[-1].velocity_world).max() < 0.01
+    assert np.linalg.norm(states[-1].position[:2] - np.array([1.0, -2.0])) < 0.03
     assert abs(states[-1].yaw - 0.7) < 0.01
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Iterable, Optional, Sequence
+from typing import Iterable, Optional, Sequence, Set
 
 import pybullet as p
 
@@ -102,6 +102,7 @@ class DroneSimulator:
         self.controller.reset()
         self._rotor_command = (self.vehicle.hover_rpm,) * 4
         self._steps_until_update = 0
+        self._touched_bodies: Set[int] = set()
 
     def advance(self, command_flu: Sequence[float], duration: Optional[float] = None) -> None:
         """Fly ``command_flu`` = (vx fwd, vy left, vz up m/s, yaw_rate CCW rad/s) for one control period or
@@ -115,6 +116,8 @@ class DroneSimulator:
                 raise ValueError(f"advance duration must be > 0 seconds, got {duration!r}")
             steps = max(1, round(duration * self.config.physics_hz))
         client, quadrotor, controller = self.client_id, self.quadrotor, self.controller
+        drone, touched = quadrotor.body_id, self._touched_bodies
+        touched.clear()
         for _ in range(steps):
             if self._steps_until_update == 0:
                 kinematics = quadrotor.kinematics()
@@ -131,6 +134,9 @@ class DroneSimulator:
             self._steps_until_update -= 1
             quadrotor.apply_rotor_speeds(self._rotor_command, self._sampled_velocity_body, self._sampled_height)
             p.stepSimulation(physicsClientId=client)
+            contact_points = p.getContactPoints(bodyA=drone, physicsClientId=client)
+            if contact_points:
+                touched.update(point[2] for point in contact_points)
         self._step_count += steps
 
     def state(self) -> QuadState:
@@ -141,12 +147,11 @@ class DroneSimulator:
         return self.camera.render(self.client_id, self.quadrotor.state(), self.lighting)
 
     def contacts(self, body_ids: Optional[Iterable[int]] = None) -> bool:
-        """Whether the drone touched any other body (or one of ``body_ids``) in the last physics step."""
-        points = p.getContactPoints(bodyA=self.quadrotor.body_id, physicsClientId=self.client_id)
+        """Whether the drone touched any other body (or one of ``body_ids``) during the last ``advance()``
+        (checked after every physics step, so brief bounces count)."""
         if body_ids is None:
-            return len(points) > 0
-        wanted = set(body_ids)
-        return any(point[2] in wanted for point in points)
+            return bool(self._touched_bodies)
+        return not self._touched_bodies.isdisjoint(body_ids)
 
     def close(self) -> None:
         if not self._closed:

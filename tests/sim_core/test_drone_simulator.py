@@ -110,6 +110,23 @@ def test_contacts_report_collisions(make_sim):
     assert sim.contacts([wall]) and not sim.contacts([other])
 
 
+def test_brief_contacts_during_an_advance_are_reported(make_sim):
+    """A ball bounces off the drone in the middle of one advance(): the contact still counts."""
+    sim = make_sim()
+    sim.reset_drone((0.0, 0.0, 5.0), 0.0)
+    shape = p.createCollisionShape(p.GEOM_SPHERE, radius=0.1, physicsClientId=sim.client_id)
+    ball = p.createMultiBody(0.05, shape, -1, [2.0, 0.0, 5.0], physicsClientId=sim.client_id)
+    p.changeDynamics(ball, -1, restitution=0.9, physicsClientId=sim.client_id)
+    p.changeDynamics(sim.drone_id, -1, restitution=0.9, physicsClientId=sim.client_id)
+    p.resetBaseVelocity(ball, [-15.0, 0.0, 0.6], [0.0, 0.0, 0.0], physicsClientId=sim.client_id)
+    sim.advance((0.0, 0.0, 0.0, 0.0), duration=0.5)
+    assert not p.getContactPoints(bodyA=sim.drone_id, physicsClientId=sim.client_id)  # long gone
+    assert p.getBasePositionAndOrientation(ball, physicsClientId=sim.client_id)[0][0] > 0.5  # it bounced
+    assert sim.contacts() and sim.contacts([ball]) and not sim.contacts([ball + 100])
+    sim.advance((0.0, 0.0, 0.0, 0.0))
+    assert not sim.contacts()  # each advance() reports its own contacts
+
+
 def test_close_is_idempotent_and_context_manager_closes():
     with DroneSimulator() as sim:
         client = sim.client_id

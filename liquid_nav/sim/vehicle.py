@@ -125,14 +125,14 @@ def _resolve(name_or_path: Union[str, Path]) -> Path:
 
 
 def _parse(path: Path, raw: Dict[str, Any]) -> VehicleParams:
-    allowed = set(_FIELD_NAMES) | {"thrust_to_weight", "sources"}
+    allowed = set(_FIELD_NAMES) | {"thrust_to_weight"}
     unknown = sorted(set(raw) - allowed)
     if unknown:
         raise VehicleFileError(f"{path}: unknown key(s) {unknown}; expected keys from {sorted(allowed)}")
     values: Dict[str, Any] = dict(_OPTIONAL_DEFAULTS)
     values["name"] = path.stem
     for key, value in raw.items():
-        if key in ("sources", "thrust_to_weight"):
+        if key == "thrust_to_weight":
             continue
         values[key] = _check_value(path, key, value)
     if ("max_rpm" in raw) == ("thrust_to_weight" in raw):

@@ -17,7 +17,7 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
-from liquid_nav.sim.quadrotor import ROTOR_YAW_SIGNS, QuadState, rotation_from_quaternion, rotor_positions
+from liquid_nav.sim.quadrotor import QuadState, rotation_from_quaternion
 from liquid_nav.sim.vehicle import STANDARD_GRAVITY, VehicleParams
 
 
@@ -52,7 +52,6 @@ class VelocityController:
         self._max_tilt_tan = math.tan(math.radians(params.max_tilt_deg))
         self._min_rotor_thrust = params.kf * params.min_rpm**2
         self._max_rotor_thrust = params.kf * params.max_rpm**2
-        self._rotor_xy = rotor_positions(params.arm_length)
         # expected drag deceleration per m/s of commanded velocity (rotors near hover), fed forward
         hover_rotor_drag = params.rotor_drag_xy * 4.0 * params.hover_rpm
         self._drag_feedforward = (
@@ -60,7 +59,8 @@ class VelocityController:
             (params.linear_drag[1] + hover_rotor_drag) / params.mass,
             (params.linear_drag[2] + params.rotor_drag_z * 4.0 * params.hover_rpm) / params.mass,
         )
-        self._torque_to_thrust = 1.0 / (4.0 * (params.arm_length / math.sqrt(2.0)) ** 2)
+        # rotors sit at (+-d, +-d) with d = arm / sqrt(2): a torque tau shifts a rotor's thrust by tau / (4 d)
+        self._tilt_torque_to_thrust = 1.0 / (4.0 * params.arm_length / math.sqrt(2.0))
         self._yaw_torque_to_thrust = params.kf / (4.0 * params.km)
         self.reset()
 
@@ -160,12 +160,11 @@ class VelocityController:
         heading = (math.cos(yaw_des), math.sin(yaw_des), 0.0)
         y_des = _normalized(_cross(z_des, heading))
         x_des = _cross(y_des, z_des)
-        # rotation error e_R = 1/2 vee(R_des^T R - R^T R_des); M = R_des^T R
-        columns = ((r[0], r[3], r[6]), (r[1], r[4], r[7]), (r[2], r[5], r[8]))
-        m = [[_dot(row, column) for column in columns] for row in (x_des, y_des, z_des)]
-        error_roll = 0.5 * (m[2][1] - m[1][2])
-        error_pitch = 0.5 * (m[0][2] - m[2][0])
-        error_yaw = 0.5 * (m[1][0] - m[0][1])
+        # rotation error e_R = 1/2 vee(M - M^T) with M = R_des^T R, M[i][j] = (row i of R_des^T) . (column j of R)
+        body_x, body_y, body_z = (r[0], r[3], r[6]), (r[1], r[4], r[7]), (r[2], r[5], r[8])
+        error_roll = 0.5 * (_dot(z_des, body_y) - _dot(y_des, body_z))
+        error_pitch = 0.5 * (_dot(x_des, body_z) - _dot(z_des, body_x))
+        error_yaw = 0.5 * (_dot(y_des, body_x) - _dot(x_des, body_y))
 
         # body-rate set-point (yaw-rate feed-forward expressed in the body frame) and rate loop
         rate_limit = gains.max_tilt_rate
@@ -182,7 +181,7 @@ class VelocityController:
             iyy * gains.rate_p_tilt * (rate_des[1] - rate[1]) + (ixx - izz) * rate[2] * rate[0],
             izz * gains.rate_p_yaw * (rate_des[2] - rate[2]) + (iyy - ixx) * rate[0] * rate[1],
         )
-        collective = max(_dot(force, (r[2], r[5], r[8])), 0.0)
+        collective = max(_dot(force, body_z), 0.0)
         return self.mix(collective, torque)
 
     def mix(self, collective_thrust: float, torque: Sequence[float]) -> Tuple[float, float, float, float]:
@@ -192,28 +191,32 @@ class VelocityController:
         at all) by shifting the collective thrust, yaw torque gets what headroom is left."""
         low, high = self._min_rotor_thrust, self._max_rotor_thrust
         base = min(max(collective_thrust / 4.0, low), high)
-        tilt = [(torque[0] * y - torque[1] * x) * self._torque_to_thrust for x, y in self._rotor_xy]
-        span = max(tilt) - min(tilt)
-        if span > high - low:
-            tilt = [t * (high - low) / span for t in tilt]
-        thrusts = [base + t for t in tilt]
-        if max(thrusts) > high:
-            shift = high - max(thrusts)
-        elif min(thrusts) < low:
-            shift = low - min(thrusts)
-        else:
-            shift = 0.0
-        thrusts = [t + shift for t in thrusts]
-        yaw = [torque[2] * sign * self._yaw_torque_to_thrust for sign in ROTOR_YAW_SIGNS]
-        yaw_scale = 1.0
-        for thrust, delta in zip(thrusts, yaw):
-            if delta > 0.0:
-                yaw_scale = min(yaw_scale, (high - thrust) / delta)
-            elif delta < 0.0:
-                yaw_scale = min(yaw_scale, (low - thrust) / delta)
-        yaw_scale = max(yaw_scale, 0.0)
+        # X layout (quadrotor.rotor_positions): roll/pitch torque adds +a/+b to rotors 0/1 and -a/-b to 2/3
+        a = (torque[0] - torque[1]) * self._tilt_torque_to_thrust
+        b = (torque[0] + torque[1]) * self._tilt_torque_to_thrust
+        tilt = max(abs(a), abs(b))
+        if tilt > (high - low) / 2.0:
+            scale = (high - low) / (2.0 * tilt)
+            a, b, tilt = a * scale, b * scale, tilt * scale
+        if base + tilt > high:
+            base = high - tilt
+        elif base - tilt < low:
+            base = low + tilt
+        thrusts = (base + a, base + b, base - a, base - b)
+        # yaw: rotors with ROTOR_YAW_SIGNS +1 (0, 2) get +c, the others -c, within the remaining headroom
+        c = torque[2] * self._yaw_torque_to_thrust
+        if c > 0.0:
+            c = min(c, high - max(thrusts[0], thrusts[2]), min(thrusts[1], thrusts[3]) - low)
+        elif c < 0.0:
+            c = max(c, low - min(thrusts[0], thrusts[2]), max(thrusts[1], thrusts[3]) - high)
+        c = c if c * torque[2] > 0.0 else 0.0
         kf = self.params.kf
-        return tuple(math.sqrt(max(t + yaw_scale * d, 0.0) / kf) for t, d in zip(thrusts, yaw))  # type: ignore[return-value]
+        return (
+            math.sqrt(max(thrusts[0] + c, 0.0) / kf),
+            math.sqrt(max(thrusts[1] - c, 0.0) / kf),
+            math.sqrt(max(thrusts[2] + c, 0.0) / kf),
+            math.sqrt(max(thrusts[3] - c, 0.0) / kf),
+        )
 
     def _integrate(self, errors: Tuple[float, float, float], dt: float, xy_saturated: bool, z_saturated: bool) -> None:
         """Integrate small velocity errors unless the output is saturated (anti-windup), within the limit."""

@@ -74,20 +74,20 @@ class VelocityController:
 
         Infinite values are clamped like any other; ``ValueError`` for anything but 4 numbers, or for NaN."""
         try:
-            values = np.asarray(command_flu, dtype=np.float64).reshape(-1)
+            values = [float(v) for v in command_flu] if not isinstance(command_flu, (str, bytes)) else []
         except (TypeError, ValueError):
-            values = np.empty(0)
-        if values.shape != (4,) or np.isnan(values).any():
+            values = []
+        if len(values) != 4 or any(math.isnan(v) for v in values):
             raise ValueError(f"velocity command must be 4 numbers (vx, vy, vz, yaw_rate) without NaN, got {command_flu!r}")
         limits = self.params
         # infinities become huge finite values so that the direction of the horizontal command survives
-        vx, vy = np.clip(values[:2], -_HUGE, _HUGE).tolist()
+        vx, vy = (min(max(v, -_HUGE), _HUGE) for v in values[:2])
         horizontal = math.hypot(vx, vy)
         if horizontal > limits.max_speed_xy:
             scale = limits.max_speed_xy / horizontal
             vx, vy = vx * scale, vy * scale
-        vz = min(max(float(values[2]), -limits.max_speed_z), limits.max_speed_z)
-        yaw_rate = min(max(float(values[3]), -limits.max_yaw_rate), limits.max_yaw_rate)
+        vz = min(max(values[2], -limits.max_speed_z), limits.max_speed_z)
+        yaw_rate = min(max(values[3], -limits.max_yaw_rate), limits.max_yaw_rate)
         return vx, vy, vz, yaw_rate
 
     def compute(self, state: QuadState, command_flu: Sequence[float], dt: float) -> np.ndarray:

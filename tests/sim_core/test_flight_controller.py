@@ -147,9 +147,12 @@ def test_commands_are_clamped_to_the_vehicle_limits():
     assert vy / vx == pytest.approx(40.0 / 30.0)
     assert vz == -params.max_speed_z and yaw_rate == params.max_yaw_rate
     assert controller.clamp_command([1.0, -0.5, 0.2, 0.1]) == (1.0, -0.5, 0.2, 0.1)
+    assert controller.clamp_command(np.array([np.inf, -np.inf, np.inf, -np.inf])) == pytest.approx(
+        (params.max_speed_xy / math.sqrt(2.0), -params.max_speed_xy / math.sqrt(2.0), params.max_speed_z, -params.max_yaw_rate)
+    )
 
 
-@pytest.mark.parametrize("bad", [[float("nan"), 0, 0, 0], [1.0, 2.0, 3.0], "fast"])
+@pytest.mark.parametrize("bad", [[float("nan"), 0, 0, 0], [1.0, 2.0, 3.0], "fast", "1234", np.zeros((1, 4)), None])
 def test_malformed_commands_raise(bad):
     controller = VelocityController(load_vehicle("x500"))
     with pytest.raises(ValueError, match="velocity command must be 4 numbers"):

@@ -197,6 +197,37 @@ def test_drone_hovers_steadily_in_ground_effect(make_sim):
     assert states[-1].position[2] < 0.5
 
 
+def test_differential_thrust_gives_the_rigid_body_torque(make_sim):
+    """Left rotors (0, 1) faster than right ones: roll acceleration = sum(y_i T_i) / ixx, no pitch or yaw."""
+    sim = make_sim()
+    params = sim.vehicle
+    quad = Quadrotor(sim.client_id, params, 1.0 / 240.0)
+    quad.reset((10.0, 10.0, 10.0), 0.0)
+    quad.apply_rotor_speeds([params.hover_rpm * 1.1] * 2 + [params.hover_rpm * 0.9] * 2, velocity_body=(0.0, 0.0, 0.0))
+    p.stepSimulation(physicsClientId=sim.client_id)
+    speeds = np.array(quad.rotor_rpm)  # after one step of motor lag: the speeds that acted
+    assert speeds[0] == speeds[1] > params.hover_rpm > speeds[2] == speeds[3]
+    d = params.arm_length / math.sqrt(2.0)
+    roll_torque = d * params.kf * (speeds[0] ** 2 + speeds[1] ** 2 - speeds[2] ** 2 - speeds[3] ** 2)
+    angular_velocity = quad.state().angular_velocity_world
+    assert angular_velocity[0] * 240.0 == pytest.approx(roll_torque / params.inertia[0], rel=1e-6)
+    assert np.abs(angular_velocity[1:]).max() < 1e-9
+
+
+def test_drag_decelerates_as_modelled(make_sim):
+    sim = make_sim()
+    params = sim.vehicle
+    quad = Quadrotor(sim.client_id, params, 1.0 / 240.0)
+    quad.reset((10.0, 10.0, 10.0), 0.0)
+    p.resetBaseVelocity(quad.body_id, [4.0, 0.0, 0.0], [0.0, 0.0, 0.0], physicsClientId=sim.client_id)
+    quad.apply_rotor_speeds([params.hover_rpm] * 4)  # reads the body velocity itself
+    p.stepSimulation(physicsClientId=sim.client_id)
+    deceleration = (4.0 - quad.state().velocity_world[0]) * 240.0
+    drag = (params.linear_drag[0] + params.rotor_drag_xy * 4 * params.hover_rpm) * 4.0
+    assert deceleration == pytest.approx(drag / params.mass, rel=1e-6)
+    assert drag / params.mass > 0.3  # the x500 preset has noticeable drag at 4 m/s
+
+
 def test_ground_effect_is_capped(make_sim):
     params = load_vehicle("x500")
     quad = Quadrotor(make_sim().client_id, params, 1.0 / 240.0, ground_effect=True)

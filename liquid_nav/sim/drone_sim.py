@@ -34,6 +34,12 @@ class SimConfig:
     gains: Optional[ControllerGains] = None  # None: ControllerGains() defaults
 
     def __post_init__(self) -> None:
+        if not self.physics_hz > 0:
+            raise ValueError(f"SimConfig.physics_hz must be > 0, got {self.physics_hz}")
+        if not isinstance(self.camera, CameraConfig):
+            raise ValueError(
+                f"SimConfig.camera must be a CameraConfig (e.g. CameraConfig.preset('small')), got {self.camera!r}"
+            )
         for name in ("control_hz", "flight_controller_hz"):
             rate = getattr(self, name)
             if not rate > 0:

@@ -68,6 +68,8 @@ def test_other_rates_fly_the_same_way(make_sim):
         ({"flight_controller_hz": 100.0}, "flight_controller_hz=100.0 must divide"),
         ({"control_hz": 0.0}, "control_hz must be > 0"),
         ({"control_hz": 480.0}, "control_hz=480.0 must divide"),
+        ({"physics_hz": 0}, "physics_hz must be > 0"),
+        ({"camera": "small"}, "camera must be a CameraConfig"),
     ],
 )
 def test_inconsistent_rates_are_refused(fields, message):

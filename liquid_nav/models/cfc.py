@@ -9,9 +9,9 @@ With ``z = [input, h]`` (through the backbone for the dense cell), per neuron an
 ``t`` is the elapsed time of each sample, shape (B,), broadcast over the neurons (never over the batch).
 The four affine maps f1, f2, ta, tb are one fused linear layer (one matrix product per step).
 
-All cells share the head interface used by :mod:`liquid_nav.models.heads`: ``project_inputs`` maps the
-external inputs (for a whole sequence at once when training) and ``recurrent_step`` advances the state
-from those projected inputs; a plain step is the composition of the two.
+All cells share the interface used by :mod:`liquid_nav.models.heads`: ``project_inputs`` maps the
+external inputs (for a whole sequence at once when training), ``prepare`` computes per-call constants
+(masked weights) once, and ``recurrent_step_with`` advances the state; ``step`` composes the three.
 """
 from __future__ import annotations
 
@@ -47,13 +47,13 @@ def _check_mode(mode: str) -> None:
 def _cfc_update(heads: Tensor, hidden: int, t: Tensor, mode: str, w_tau: Tensor, amplitude: Tensor) -> Tensor:
     """Closed-form state update from the fused head pre-activations ``heads`` (B, k*hidden), t (B, 1)."""
     if mode == "pure":
-        f1 = heads
-        return amplitude - amplitude * torch.exp(-t * (torch.abs(w_tau) + torch.abs(f1))) * f1
-    f1, f2, t_a, t_b = heads.split(hidden, dim=1)
-    gate = torch.sigmoid(t_a * t + t_b)
+        return amplitude - amplitude * torch.exp(-t * (torch.abs(w_tau) + torch.abs(heads))) * heads
+    f1_f2, t_a, t_b = heads.split([2 * hidden, hidden, hidden], dim=1)
+    f1, f2 = torch.tanh(f1_f2).split(hidden, dim=1)
+    gate = torch.sigmoid(torch.addcmul(t_b, t_a, t))
     if mode == "no_gate":
-        return torch.tanh(f1) + gate * torch.tanh(f2)
-    return torch.tanh(f1) * (1.0 - gate) + gate * torch.tanh(f2)
+        return torch.addcmul(f1, gate, f2)
+    return torch.lerp(f1, f2, gate)  # f1 * (1 - gate) + gate * f2
 
 
 class CfCCell(nn.Module):
@@ -98,9 +98,14 @@ class CfCCell(nn.Module):
             x = self.dropout(x)
         return self.input_map(x)
 
-    def recurrent_step(self, projected: Tensor, h: Tensor, t: Tensor) -> Tuple[Tensor, Tensor]:
+    def prepare(self) -> List[Tensor]:
+        """Per-call constants for :meth:`recurrent_step_with` (none for the dense cell)."""
+        return []
+
+    def recurrent_step_with(self, prepared: List[Tensor], projected: Tensor, h: Tensor,
+                            t: Tensor) -> Tuple[Tensor, Tensor]:
         """One step from projected inputs (B, *), state h (B, hidden), elapsed time t (B,)."""
-        z = projected + self.recurrent_map(h)
+        z = torch.addmm(projected, h, self.recurrent_map.weight.t())
         if self.backbone_layers > 0:
             z = self.dropout(self.backbone_rest(z))
             z = self.heads(z)
@@ -108,7 +113,7 @@ class CfCCell(nn.Module):
         return new_h, new_h
 
     def step(self, x: Tensor, h: Tensor, t: Tensor) -> Tuple[Tensor, Tensor]:
-        return self.recurrent_step(self.project_inputs(x), h, t)
+        return self.recurrent_step_with(self.prepare(), self.project_inputs(x), h, t)
 
 
 class WiredCfCCell(nn.Module):
@@ -155,36 +160,41 @@ class WiredCfCCell(nn.Module):
         self.w_tau = nn.Parameter(torch.zeros(1, wiring.units), requires_grad=mode == "pure")
         self.amplitude = nn.Parameter(torch.ones(1, wiring.units), requires_grad=mode == "pure")
 
-    def masked_weights(self) -> List[Tensor]:
-        """[in_0, rec_0, in_1, rec_1, in_2, rec_2]: the weights with absent synapses zeroed."""
-        return [self.input_maps[0].weight * self.in_mask_0, self.recurrent_maps[0].weight * self.rec_mask_0,
-                self.input_maps[1].weight * self.in_mask_1, self.recurrent_maps[1].weight * self.rec_mask_1,
-                self.input_maps[2].weight * self.in_mask_2, self.recurrent_maps[2].weight * self.rec_mask_2]
+    def prepare(self) -> List[Tensor]:
+        """Masked, transposed weights [in_0, rec_0, in_1, rec_1, in_2, rec_2] (absent synapses are zero)."""
+        return [(self.input_maps[0].weight * self.in_mask_0).t(), (self.recurrent_maps[0].weight * self.rec_mask_0).t(),
+                (self.input_maps[1].weight * self.in_mask_1).t(), (self.recurrent_maps[1].weight * self.rec_mask_1).t(),
+                (self.input_maps[2].weight * self.in_mask_2).t(), (self.recurrent_maps[2].weight * self.rec_mask_2).t()]
 
     def project_inputs(self, x: Tensor) -> Tensor:
         """Sensory drive of the inter layer; x (..., input_size)."""
         return nn.functional.linear(self.dropout(x), self.input_maps[0].weight * self.in_mask_0,
                                     self.input_maps[0].bias)
 
-    def _layer(self, drive: Tensor, h: Tensor, rec_w: Tensor, t: Tensor, start: int, size: int) -> Tensor:
-        z = drive + nn.functional.linear(h, rec_w)
-        return _cfc_update(z, size, t, self.mode, self.w_tau[:, start:start + size],
-                           self.amplitude[:, start:start + size])
-
-    def recurrent_step_with(self, weights: List[Tensor], projected: Tensor, h: Tensor,
+    def recurrent_step_with(self, prepared: List[Tensor], projected: Tensor, h: Tensor,
                             t: Tensor) -> Tuple[Tensor, Tensor]:
-        """One step given precomputed :meth:`masked_weights` (lets a sequence mask once, not per step)."""
+        """One step: projected sensory drive, state h (B, units), elapsed time t (B,) -> (motor, new state)."""
         t = t.unsqueeze(1)
         m, c = self.n_motor, self.n_command
-        inter = self._layer(projected, h[:, m + c:], weights[1], t, m + c, self.n_inter)
-        command = self._layer(nn.functional.linear(inter, weights[2], self.input_maps[1].bias), h[:, m:m + c],
-                              weights[3], t, m, c)
-        motor = self._layer(nn.functional.linear(command, weights[4], self.input_maps[2].bias), h[:, :m],
-                            weights[5], t, 0, m)
+        w, amplitude = self.w_tau, self.amplitude
+        inter = _cfc_update(torch.addmm(projected, h[:, m + c:], prepared[1]), self.n_inter, t, self.mode,
+                            w[:, m + c:], amplitude[:, m + c:])
+        drive = torch.addmm(self.input_maps[1].bias, inter, prepared[2])
+        command = _cfc_update(torch.addmm(drive, h[:, m:m + c], prepared[3]), c, t, self.mode,
+                              w[:, m:m + c], amplitude[:, m:m + c])
+        drive = torch.addmm(self.input_maps[2].bias, command, prepared[4])
+        motor = _cfc_update(torch.addmm(drive, h[:, :m], prepared[5]), m, t, self.mode, w[:, :m], amplitude[:, :m])
         return motor, torch.cat([motor, command, inter], dim=1)
 
-    def recurrent_step(self, projected: Tensor, h: Tensor, t: Tensor) -> Tuple[Tensor, Tensor]:
-        return self.recurrent_step_with(self.masked_weights(), projected, h, t)
-
     def step(self, x: Tensor, h: Tensor, t: Tensor) -> Tuple[Tensor, Tensor]:
-        return self.recurrent_step(self.project_inputs(x), h, t)
+        return self.recurrent_step_with(self.prepare(), self.project_inputs(x), h, t)
+
+    @torch.jit.unused
+    def fused_sequence(self, prepared: List[Tensor], projected: Tensor, h: Tensor,
+                       t: Tensor) -> Tuple[Tensor, Tensor]:
+        """Whole-sequence forward as one autograd node (hand-written backward); same result as stepping."""
+        from liquid_nav.models.fused import WiredCfCSequence
+
+        return WiredCfCSequence.apply((self.n_motor, self.n_command, self.n_inter), self.mode, projected, h, t,
+                                      prepared[1], prepared[2], self.input_maps[1].bias, prepared[3], prepared[4],
+                                      self.input_maps[2].bias, prepared[5], self.w_tau, self.amplitude)

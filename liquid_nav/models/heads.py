@@ -7,7 +7,7 @@ Every head has ``state_size``, ``output_size``,
 """
 from __future__ import annotations
 
-from typing import Tuple
+from typing import List, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -19,7 +19,11 @@ HEAD_NAMES = ("cfc_ncp", "ltc_ncp", "cfc", "lstm", "gru")
 
 
 class CellHead(nn.Module):
-    """A CfC / Sparse-CfC / LTC cell plus a linear readout (identity for the wired cells)."""
+    """A CfC / Sparse-CfC / LTC cell plus a readout (identity for the wired cells, whose output is the motor layer).
+
+    ``sequence`` applies the cell's per-call constants (masked weights) once and projects the inputs of
+    all steps in one product; the recurrent arithmetic per step is the same code as ``step``.
+    """
 
     def __init__(self, cell: nn.Module, readout: nn.Module, output_size: int):
         super().__init__()
@@ -27,40 +31,30 @@ class CellHead(nn.Module):
         self.readout = readout
         self.state_size: int = cell.state_size
         self.output_size: int = output_size
+        self.fused: bool = hasattr(cell, "fused_sequence")
 
     def step(self, x: Tensor, state: Tensor, t: Tensor) -> Tuple[Tensor, Tensor]:
-        out, state = self.cell.recurrent_step(self.cell.project_inputs(x), state, t)
+        out, state = self.cell.recurrent_step_with(self.cell.prepare(), self.cell.project_inputs(x), state, t)
         return self.readout(out), state
 
     def sequence(self, x: Tensor, t: Tensor, state: Tensor) -> Tuple[Tensor, Tensor]:
-        projected = self.cell.project_inputs(x)
+        prepared = self.cell.prepare()
+        if self.fused and torch.is_grad_enabled() and not torch.jit.is_scripting():
+            return self._fused_sequence(prepared, x, t, state)
+        # unbind: one backward node for all steps (indexing per step would allocate a full-size gradient each)
+        projected = self.cell.project_inputs(x).unbind(1)
+        times = t.unbind(1)
         outputs = []
-        for i in range(x.shape[1]):
-            out, state = self.cell.recurrent_step(projected[:, i], state, t[:, i])
+        for i in range(len(projected)):
+            out, state = self.cell.recurrent_step_with(prepared, projected[i], state, times[i])
             outputs.append(out)
         return self.readout(torch.stack(outputs, dim=1)), state
 
-
-class SparseCfCHead(nn.Module):
-    """Sparse-CfC head: the wiring masks are applied once per call, not once per time step."""
-
-    def __init__(self, cell: WiredCfCCell):
-        super().__init__()
-        self.cell = cell
-        self.state_size: int = cell.state_size
-        self.output_size: int = cell.output_size
-
-    def step(self, x: Tensor, state: Tensor, t: Tensor) -> Tuple[Tensor, Tensor]:
-        return self.cell.step(x, state, t)
-
-    def sequence(self, x: Tensor, t: Tensor, state: Tensor) -> Tuple[Tensor, Tensor]:
-        weights = self.cell.masked_weights()
-        projected = self.cell.project_inputs(x)
-        outputs = []
-        for i in range(x.shape[1]):
-            out, state = self.cell.recurrent_step_with(weights, projected[:, i], state, t[:, i])
-            outputs.append(out)
-        return torch.stack(outputs, dim=1), state
+    @torch.jit.unused
+    def _fused_sequence(self, prepared: List[Tensor], x: Tensor, t: Tensor, state: Tensor) -> Tuple[Tensor, Tensor]:
+        """Training path of cells with a fused whole-sequence autograd node (see models/fused.py)."""
+        out, state = self.cell.fused_sequence(prepared, self.cell.project_inputs(x), state, t)
+        return self.readout(out), state
 
 
 class _GatedRNNHead(nn.Module):
@@ -112,7 +106,8 @@ def build_head(name: str, input_size: int, output_size: int, *, units: int, wiri
                ode_unfolds: int = 6) -> nn.Module:
     """Construct a head by name (see :data:`HEAD_NAMES`); ``wiring`` (an NCPWiring) is needed by the NCP heads."""
     if name == "cfc_ncp":
-        return SparseCfCHead(WiredCfCCell(wiring, mode=cfc_mode, dropout=dropout))
+        cell = WiredCfCCell(wiring, mode=cfc_mode, dropout=dropout)
+        return CellHead(cell, nn.Identity(), cell.output_size)
     if name == "ltc_ncp":
         cell = LTCCell(wiring, unfolds=ode_unfolds)
         return CellHead(cell, nn.Identity(), cell.output_size)

@@ -15,7 +15,7 @@ activations per unfold instead of the B x N x N (and B x I x N) dense tensors of
 """
 from __future__ import annotations
 
-from typing import Tuple
+from typing import List, Tuple
 
 import numpy as np
 import torch
@@ -56,8 +56,9 @@ class LTCCell(nn.Module):
         s_src, s_dst = np.nonzero(wiring.sensory_adjacency)
         r_src, r_dst = np.nonzero(wiring.adjacency)
         self.register_buffer("sensory_src", torch.from_numpy(s_src.astype(np.int64)))
-        self.register_buffer("recurrent_src", torch.from_numpy(r_src.astype(np.int64)))
-        # One-hot (edges, units) scatter matrices: summing synaptic currents per destination is a matmul.
+        # One-hot gather (units, edges) and scatter (edges, units) matrices: per-synapse work is matmuls.
+        self.register_buffer("recurrent_gather", nn.functional.one_hot(torch.from_numpy(r_src.astype(np.int64)),
+                                                                       units).float().t().contiguous())
         self.register_buffer("sensory_scatter", nn.functional.one_hot(torch.from_numpy(s_dst.astype(np.int64)),
                                                                       units).float())
         self.register_buffer("recurrent_scatter", nn.functional.one_hot(torch.from_numpy(r_dst.astype(np.int64)),
@@ -86,21 +87,33 @@ class LTCCell(nn.Module):
         g = nn.functional.softplus(self.sensory_w) * torch.sigmoid(self.sensory_sigma * (pre - self.sensory_mu))
         return torch.cat([(g * self.sensory_erev) @ self.sensory_scatter, g @ self.sensory_scatter], dim=-1)
 
-    def recurrent_step(self, projected: Tensor, v: Tensor, t: Tensor) -> Tuple[Tensor, Tensor]:
-        """Advance potentials v (B, units) by elapsed time t (B,) given :meth:`project_inputs` output."""
-        sensory_num, sensory_den = projected.split(self.state_size, dim=1)
-        cm_t = nn.functional.softplus(self.cm) * (self.unfolds / t).unsqueeze(1)
+    def prepare(self) -> List[Tensor]:
+        """Per-call constants: [sigma-scaled gather (units, E), sigma * mu (E,), synapse scatter (E, 2 units),
+        leak numerator (units,), leak conductance (units,), capacitance (units,)].
+
+        ``v @ gather - sigma mu`` is ``sigma (v_src - mu)`` for every synapse, and ``s @ scatter`` sums
+        ``w s erev`` and ``w s`` per destination neuron in one product.
+        """
+        w = nn.functional.softplus(self.w).unsqueeze(1)
+        scatter = torch.cat([(w * self.erev.unsqueeze(1)) * self.recurrent_scatter, w * self.recurrent_scatter], dim=1)
         gleak = nn.functional.softplus(self.gleak)
-        w = nn.functional.softplus(self.w)
-        leak_num = gleak * self.vleak + sensory_num
-        leak_den = cm_t + gleak + sensory_den + self.epsilon
+        return [self.recurrent_gather * self.sigma, self.sigma * self.mu, scatter, gleak * self.vleak, gleak,
+                nn.functional.softplus(self.cm)]
+
+    def recurrent_step_with(self, prepared: List[Tensor], projected: Tensor, v: Tensor,
+                            t: Tensor) -> Tuple[Tensor, Tensor]:
+        """Advance potentials v (B, units) by elapsed time t (B,) given :meth:`project_inputs` output."""
+        gather, sigma_mu, scatter, leak_num, gleak, cm = prepared
+        units = self.state_size
+        cm_t = cm * (self.unfolds / t).unsqueeze(1)
+        # Constant parts of [numerator | denominator] over the unfolds: leak and sensory synapses.
+        constant = projected + torch.cat([leak_num, gleak + self.epsilon]) + torch.cat([torch.zeros_like(cm_t), cm_t], 1)
         for _ in range(self.unfolds):
-            g = w * torch.sigmoid(self.sigma * (v.index_select(1, self.recurrent_src) - self.mu))
-            numerator = cm_t * v + leak_num + (g * self.erev) @ self.recurrent_scatter
-            v = numerator / (leak_den + g @ self.recurrent_scatter)
+            activation = torch.sigmoid(torch.addmm(-sigma_mu, v, gather))
+            num_den = torch.addmm(constant, activation, scatter)
+            v = torch.addcmul(num_den[:, :units], cm_t, v) / num_den[:, units:]
         output = v[:, :self.output_size] * self.output_w + self.output_b
         return output, v
 
     def step(self, x: Tensor, v: Tensor, t: Tensor) -> Tuple[Tensor, Tensor]:
-        return self.recurrent_step(self.project_inputs(x), v, t)
-
+        return self.recurrent_step_with(self.prepare(), self.project_inputs(x), v, t)

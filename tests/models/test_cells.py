@@ -103,3 +103,34 @@ def test_ltc_positive_parameters_and_sparse_storage():
             raw.fill_(-50.0)  # any raw value still maps to a positive conductance / capacitance
     _, v = cell.step(torch.randn(2, 10), torch.zeros(2, WIRING.units), torch.ones(2))
     assert torch.isfinite(v).all()
+
+
+@pytest.mark.parametrize("mode", ["default", "no_gate", "pure"])
+def test_fused_sparse_cfc_training_path_matches_stepping_and_gradcheck(mode):
+    from liquid_nav.models.fused import WiredCfCSequence
+    from liquid_nav.models.heads import CellHead
+
+    torch.manual_seed(0)
+    cell = WiredCfCCell(WIRING, mode=mode).double()
+    with torch.no_grad():
+        cell.w_tau.normal_()
+        cell.amplitude.normal_()
+    head = CellHead(cell, torch.nn.Identity(), WIRING.output_dim)
+    x = torch.randn(3, 4, 10, dtype=torch.double)
+    t = torch.rand(3, 4, dtype=torch.double) + 0.2
+    state = torch.randn(3, WIRING.units, dtype=torch.double)
+    fused_out, fused_state = head.sequence(x, t, state)  # grad enabled: fused autograd node
+    assert fused_out.grad_fn is not None and "WiredCfCSequence" in type(fused_out.grad_fn).__name__
+    with torch.no_grad():
+        out, final = head.sequence(x, t, state)  # plain stepping
+    torch.testing.assert_close(fused_out, out, rtol=0, atol=1e-12)
+    torch.testing.assert_close(fused_state, final, rtol=0, atol=1e-12)
+    prepared = cell.prepare()
+    weights = [w.detach().requires_grad_() for w in (prepared[1], prepared[2], cell.input_maps[1].bias, prepared[3],
+                                                     prepared[4], cell.input_maps[2].bias, prepared[5])]
+    extra = [p.detach().requires_grad_(mode == "pure") for p in (cell.w_tau, cell.amplitude)]
+    projected = cell.project_inputs(x).detach().requires_grad_()
+    sizes = (WIRING.config.motor_neurons, WIRING.config.command_neurons, WIRING.config.inter_neurons)
+    assert torch.autograd.gradcheck(
+        lambda p, s, *w: WiredCfCSequence.apply(sizes, mode, p, s, t, *w),
+        (projected, state.clone().requires_grad_(), *weights, *extra))

@@ -4,9 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from liquid_nav.models.cfc import CfCCell, WiredCfCCell
-from liquid_nav.models.heads import SparseCfCHead
+from liquid_nav.models.heads import CellHead
 from liquid_nav.models.ltc import LTCCell
 from liquid_nav.models.wiring import NCPConfig, build_ncp
 
@@ -130,7 +131,7 @@ def test_ncps_batched_timespans_defect_that_we_avoid():
     alone = torch.cat([ref(x[i:i + 1], timespans=dts[i:i + 1])[0] for i in range(width)])
     assert (batched - alone).abs().max() > 1e-3  # ncps: wrong dynamics when B == width
     wiring = build_ncp(NCPConfig.auto(width, 2, 0.5, seed=1), 5)  # our state size == B as well
-    head = SparseCfCHead(WiredCfCCell(wiring)).eval()
+    head = CellHead(WiredCfCCell(wiring), nn.Identity(), 2).eval()
     ours = head.sequence(x, dts, torch.zeros(width, wiring.units))[0]
     ours_alone = torch.cat([head.sequence(x[i:i + 1], dts[i:i + 1], torch.zeros(1, wiring.units))[0]
                             for i in range(width)])

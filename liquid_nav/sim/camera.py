@@ -56,6 +56,8 @@ class CameraConfig:
             raise ValueError(f"camera clip planes must satisfy 0 < near < far, got near={self.near}, far={self.far}")
         if not -90.0 <= self.pitch_deg <= 90.0:
             raise ValueError(f"camera pitch_deg must be in [-90, 90], got {self.pitch_deg}")
+        if self.offset is not None and (len(self.offset) != 3 or not all(math.isfinite(v) for v in self.offset)):
+            raise ValueError(f"camera offset must be None or 3 finite numbers (body frame, m), got {self.offset!r}")
 
     @property
     def aspect(self) -> float:

@@ -203,6 +203,7 @@ def test_frustum_test_culls_only_what_is_outside():
         ({"fov_deg": 180.0}, "fov_deg"),
         ({"near": 2.0, "far": 1.0}, "near < far"),
         ({"pitch_deg": 100.0}, "pitch_deg"),
+        ({"offset": (0.1, 0.0)}, "offset must be None or 3 finite numbers"),
     ],
 )
 def test_bad_camera_configs_are_refused(fields, message):

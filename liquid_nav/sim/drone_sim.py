@@ -76,8 +76,7 @@ class DroneSimulator:
         if camera_config.offset is None:
             camera_config = replace(camera_config, offset=self.vehicle.camera_mount)
         self.camera = OnboardCamera(camera_config)
-        self.lighting = Lighting()
-        """The scene's light used by ``render()``; a scene builder sets it from its world."""
+        self.lighting = Lighting()  # the scene's light for render(); a scene builder sets it from its world
         self._steps_per_control = round(self.config.physics_hz / self.config.control_hz)
         self._steps_per_update = round(self.config.physics_hz / self.config.flight_controller_hz)
         self._update_dt = self._steps_per_update * physics_dt
@@ -107,6 +106,8 @@ class DroneSimulator:
         self.quadrotor.reset(values, yaw)
         self.controller.reset()
         self._rotor_command = (self.vehicle.hover_rpm,) * 4
+        self._sampled_velocity_body = (0.0, 0.0, 0.0)  # drag / ground-effect inputs, refreshed with the controller
+        self._sampled_height = values[2]
         self._steps_until_update = 0
         self._touched_bodies: Set[int] = set()
 

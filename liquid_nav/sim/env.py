@@ -164,6 +164,7 @@ class FlyToTargetEnv(gym.Env):
     # ------------------------------------------------------------------------------------------------
     def _observe(self) -> np.ndarray:
         if self.config.render_observations:
+            self.builder.cull(self.sim.camera.pose(self.sim.state()))
             self._last_frame = self.sim.render().rgb
         return self._last_frame.copy()
 

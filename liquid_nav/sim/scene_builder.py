@@ -1,10 +1,12 @@
 """Build sampled scenes into a PyBullet client.
 
-Static geometry goes into few *compound* bodies: primitives are sorted into 10 m tiles so each body's
-bounding box stays tight, then chunked into groups of at most 16 shapes (the most one
-``createCollisionShapeArray`` / ``createVisualShapeArray`` call keeps). Purely visual geometry (ground
-patches, road markings, windows, the sky backdrop) gets visual-only bodies that the physics never sees.
-The ``naive`` mode (one body per primitive) exists to measure what the grouping buys (bench/sim.py).
+Static geometry goes into few *compound* bodies, chunked into groups of at most 16 shapes (the most one
+``createCollisionShapeArray`` / ``createVisualShapeArray`` call keeps). Collision and rendering are
+split: collision-only bodies group colliding primitives by 20 m tiles (physics cost follows the number
+of static bodies); visual-only bodies group all primitives by 10 m tile and colour, render spheres,
+cylinders and cones as low-poly meshes, and are hidden (alpha 0, which TinyRenderer skips) while their
+bounding sphere is outside the camera frustum (:meth:`SceneBuilder.cull`). The ``naive`` mode (one body
+per primitive, default shapes, no culling) exists to measure what this buys (bench/sim.py).
 
 A :class:`SceneBuilder` keeps the built layout and only moves the target body when the next scene has
 the same layout (see ``episodes_per_layout`` in the world file).
@@ -13,15 +15,18 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
 import pybullet as pb
 
 from liquid_nav.paths import worlds_dir
 from liquid_nav.sim.worlds import Layout, Primitive, Scene
 
 MAX_SHAPES_PER_CALL = 16
-TILE_SIZE = 20.0
+COLLISION_TILE = 20.0  # m: few, tight collision bodies (physics cost follows the static body count)
+VISUAL_TILE = 10.0  # m: smaller visual bodies cull better
 BUILD_MODES = ("compound", "naive")
 
 
@@ -51,52 +56,124 @@ def _shape_args(prim: Primitive, for_collision: bool, low_poly: bool = True) -> 
             "fileName": "", "meshScale": [1, 1, 1]}
 
 
-def _create_group(client: int, prims: Sequence[Primitive], origin: Tuple[float, float, float],
-                  base_yaw: float = 0.0, low_poly: bool = True) -> int:
-    """One static multibody holding ``prims`` (<= 16) relative to ``origin``; returns its body id."""
+def _local_frames(prims: Sequence[Primitive], origin: Sequence[float], base_yaw: float):
     cos, sin = math.cos(-base_yaw), math.sin(-base_yaw)
     positions, orientations = [], []
     for prim in prims:
         dx, dy = prim.position[0] - origin[0], prim.position[1] - origin[1]
         positions.append([dx * cos - dy * sin, dx * sin + dy * cos, prim.position[2] - origin[2]])
         orientations.append(pb.getQuaternionFromEuler([0.0, 0.0, prim.yaw - base_yaw]))
-    visual_args = [_shape_args(prim, for_collision=False, low_poly=low_poly) for prim in prims]
-    visual = pb.createVisualShapeArray(
-        shapeTypes=[a["type"] for a in visual_args], halfExtents=[a["halfExtents"] for a in visual_args],
-        radii=[a["radius"] for a in visual_args], lengths=[a["length"] for a in visual_args],
-        fileNames=[a["fileName"] for a in visual_args], meshScales=[a["meshScale"] for a in visual_args],
+    return positions, orientations
+
+
+def _visual_array(client: int, prims: Sequence[Primitive], positions, orientations, low_poly: bool) -> int:
+    args = [_shape_args(prim, for_collision=False, low_poly=low_poly) for prim in prims]
+    return pb.createVisualShapeArray(
+        shapeTypes=[a["type"] for a in args], halfExtents=[a["halfExtents"] for a in args],
+        radii=[a["radius"] for a in args], lengths=[a["length"] for a in args],
+        fileNames=[a["fileName"] for a in args], meshScales=[a["meshScale"] for a in args],
         rgbaColors=[list(prim.rgba) for prim in prims], visualFramePositions=positions,
         visualFrameOrientations=orientations, physicsClientId=client)
-    colliders = [index for index, prim in enumerate(prims) if prim.collision]
-    collision = -1
+
+
+def _collision_array(client: int, prims: Sequence[Primitive], positions, orientations) -> int:
+    args = [_shape_args(prim, for_collision=True) for prim in prims]
+    return pb.createCollisionShapeArray(
+        shapeTypes=[a["type"] for a in args], halfExtents=[a["halfExtents"] for a in args],
+        radii=[a["radius"] for a in args], lengths=[a["length"] for a in args],
+        collisionFramePositions=positions, collisionFrameOrientations=orientations, physicsClientId=client)
+
+
+def _create_body(client: int, prims: Sequence[Primitive], origin: Sequence[float], base_yaw: float = 0.0,
+                 visual: bool = True, collision: bool = True, low_poly: bool = True, maximal: bool = True) -> int:
+    """One static body holding ``prims`` (<= 16) relative to ``origin``: their visual shapes and/or the
+    collision shapes of those that collide. ``maximal`` makes it a plain rigid body (maximal coordinates),
+    which PyBullet steps far more cheaply than a multibody. Returns the body id."""
+    positions, orientations = _local_frames(prims, origin, base_yaw)
+    if visual:
+        visual_id = _visual_array(client, prims, positions, orientations, low_poly)
+    else:
+        # Without a visual shape TinyRenderer draws the collision shapes; a transparent speck it skips.
+        visual_id = pb.createVisualShape(pb.GEOM_BOX, halfExtents=[0.01] * 3, rgbaColor=[0, 0, 0, 0],
+                                         physicsClientId=client)
+    colliders = [index for index, prim in enumerate(prims) if prim.collision] if collision else []
+    collision_id = -1
     if colliders:
-        args = [_shape_args(prims[index], for_collision=True) for index in colliders]
-        collision = pb.createCollisionShapeArray(
-            shapeTypes=[a["type"] for a in args], halfExtents=[a["halfExtents"] for a in args],
-            radii=[a["radius"] for a in args], lengths=[a["length"] for a in args],
-            collisionFramePositions=[positions[index] for index in colliders],
-            collisionFrameOrientations=[orientations[index] for index in colliders], physicsClientId=client)
-    return pb.createMultiBody(baseMass=0.0, baseCollisionShapeIndex=collision, baseVisualShapeIndex=visual,
+        collision_id = _collision_array(client, [prims[i] for i in colliders], [positions[i] for i in colliders],
+                                        [orientations[i] for i in colliders])
+    body = pb.createMultiBody(baseMass=0.0, baseCollisionShapeIndex=collision_id, baseVisualShapeIndex=visual_id,
                               basePosition=list(origin), baseOrientation=pb.getQuaternionFromEuler([0, 0, base_yaw]),
-                              physicsClientId=client)
-
-
-def _tile_key(prim: Primitive) -> Tuple[int, int, bool]:
-    return (int(math.floor(prim.position[0] / TILE_SIZE)), int(math.floor(prim.position[1] / TILE_SIZE)),
-            prim.collision)
+                              useMaximalCoordinates=maximal, physicsClientId=client)
+    if not collision:
+        # A render-only body must cost the physics nothing: no collision pairs, asleep for good.
+        pb.setCollisionFilterGroupMask(body, -1, 0, 0, physicsClientId=client)
+        pb.changeDynamics(body, -1, activationState=pb.ACTIVATION_STATE_SLEEP + pb.ACTIVATION_STATE_DISABLE_WAKEUP,
+                          physicsClientId=client)
+    return body
 
 
 def _backdrop(layout: Layout) -> List[Primitive]:
-    """Four sky-coloured walls around the area (visual only): the horizon the camera sees."""
+    """Sky-coloured wall segments around the area (visual only): the horizon the camera sees."""
     far = layout.half_size + 40.0
     sky = tuple(layout.sky.color) + (1.0,)
-    walls = [Primitive("box", (sx * far, 0.0, 30.0), (0.5, far, 40.0), 0.0, sky, False) for sx in (-1, 1)]
-    walls += [Primitive("box", (0.0, sy * far, 30.0), (far, 0.5, 40.0), 0.0, sky, False) for sy in (-1, 1)]
+    count = 8
+    width = 2 * far / count
+    walls = []
+    for k in range(count):
+        along = -far + (k + 0.5) * width
+        for side in (-1, 1):
+            walls.append(Primitive("box", (side * far, along, 30.0), (0.5, width / 2, 40.0), 0.0, sky, False))
+            walls.append(Primitive("box", (along, side * far, 30.0), (width / 2, 0.5, 40.0), 0.0, sky, False))
     return walls
 
 
-def build_layout(client: int, layout: Layout, ground_rgba: Sequence[float], mode: str = "compound") -> List[int]:
-    """Create the layout's static bodies (plus ground and sky backdrop) in ``client``; returns their ids."""
+@dataclass
+class CullableBody:
+    """A visual-only body of one colour and its bounding sphere, hidden while the camera cannot see it."""
+
+    body: int
+    center: np.ndarray
+    radius: float
+    rgba: Tuple[float, float, float, float]
+    visible: bool = True
+
+
+def _chunks(prims: List[Primitive], key) -> List[List[Primitive]]:
+    """Primitives grouped by ``key``, each group cut into chunks of at most 16."""
+    groups: Dict[object, List[Primitive]] = {}
+    for prim in prims:
+        groups.setdefault(key(prim), []).append(prim)
+    return [group[start:start + MAX_SHAPES_PER_CALL] for _, group in sorted(groups.items(), key=lambda item: str(item[0]))
+            for start in range(0, len(group), MAX_SHAPES_PER_CALL)]
+
+
+def _centroid(prims: Sequence[Primitive]) -> Tuple[float, float, float]:
+    return (sum(p.position[0] for p in prims) / len(prims), sum(p.position[1] for p in prims) / len(prims), 0.0)
+
+
+def _bounding_sphere(prims: Sequence[Primitive]) -> Tuple[np.ndarray, float]:
+    low = np.min([np.subtract(p.position, np.max(p.half_extents)) for p in prims], axis=0)
+    high = np.max([np.add(p.position, np.max(p.half_extents)) for p in prims], axis=0)
+    return (low + high) / 2, float(np.linalg.norm(high - low) / 2)
+
+
+@dataclass
+class BuiltLayout:
+    """The bodies a layout was built into."""
+
+    bodies: List[int]
+    collision_bodies: List[int]  # the subset the physics sees
+    cullable: List[CullableBody]
+
+
+def build_layout(client: int, layout: Layout, ground_rgba: Sequence[float], mode: str = "compound") -> BuiltLayout:
+    """Create the layout's static bodies (plus ground and sky backdrop) in ``client``.
+
+    ``compound``: collision shapes in 20 m tiles (<= 16 per body, no visuals) and visual shapes in
+    single-colour 10 m tiles (<= 16 per body, no collision, low-poly meshes) that :meth:`SceneBuilder.cull`
+    can hide; all as maximal-coordinate rigid bodies, the visual-only ones filtered out of collision and
+    asleep. ``naive``: one default multibody per primitive with default PyBullet shapes, nothing culled.
+    """
     if mode not in BUILD_MODES:
         raise ValueError(f"build mode must be one of {BUILD_MODES}, got {mode!r}")
     far = layout.half_size + 40.0
@@ -106,19 +183,23 @@ def build_layout(client: int, layout: Layout, ground_rgba: Sequence[float], mode
     bodies = [pb.createMultiBody(0.0, ground_plane, ground_visual, physicsClientId=client)]
     prims = list(layout.primitives) + _backdrop(layout)
     if mode == "naive":
-        return bodies + [_create_group(client, [prim], prim.position, low_poly=False) for prim in prims]
-    prims.sort(key=_tile_key)
-    start = 0
-    while start < len(prims):
-        key = _tile_key(prims[start])
-        end = start
-        while end < len(prims) and end - start < MAX_SHAPES_PER_CALL and _tile_key(prims[end]) == key:
-            end += 1
-        group = prims[start:end]
-        origin = (sum(p.position[0] for p in group) / len(group), sum(p.position[1] for p in group) / len(group), 0.0)
-        bodies.append(_create_group(client, group, origin))
-        start = end
-    return bodies
+        bodies += [_create_body(client, [prim], prim.position, low_poly=False, maximal=False) for prim in prims]
+        return BuiltLayout(bodies, [bodies[0]] + [body for body, prim in zip(bodies[1:], prims) if prim.collision], [])
+    colliders = [prim for prim in prims if prim.collision]
+    for group in _chunks(colliders, lambda prim: _tile(prim, COLLISION_TILE)):
+        bodies.append(_create_body(client, group, _centroid(group), visual=False))
+    collision_bodies = list(bodies)
+    cullable = []
+    for group in _chunks(prims, lambda prim: (_tile(prim, VISUAL_TILE), prim.rgba)):
+        body = _create_body(client, group, _centroid(group), collision=False)
+        center, radius = _bounding_sphere(group)
+        cullable.append(CullableBody(body, center, radius, group[0].rgba))
+        bodies.append(body)
+    return BuiltLayout(bodies, collision_bodies, cullable)
+
+
+def _tile(prim: Primitive, size: float) -> Tuple[int, int]:
+    return int(math.floor(prim.position[0] / size)), int(math.floor(prim.position[1] / size))
 
 
 class SceneBuilder:
@@ -130,6 +211,8 @@ class SceneBuilder:
         self.mode = mode
         self.layout: Optional[Layout] = None
         self.static_bodies: List[int] = []
+        self.cullable: List[CullableBody] = []
+        self.collision_bodies: List[int] = []
         self.target_body: Optional[int] = None
         self._target_shape: Optional[Tuple[Primitive, ...]] = None
         self.last_build_seconds = 0.0
@@ -140,14 +223,16 @@ class SceneBuilder:
         if self.layout is not scene.layout:
             for body in self.static_bodies:
                 pb.removeBody(body, physicsClientId=self.client)
-            self.static_bodies = build_layout(self.client, scene.layout, self.ground_rgba, self.mode)
+            built = build_layout(self.client, scene.layout, self.ground_rgba, self.mode)
+            self.static_bodies, self.cullable = built.bodies, built.cullable
+            self.collision_bodies = built.collision_bodies
             self.layout = scene.layout
         base = (scene.target_position[0], scene.target_position[1], 0.0)
         local = _target_local(scene, base)
         if self.target_body is None or local != self._target_shape:
             if self.target_body is not None:
                 pb.removeBody(self.target_body, physicsClientId=self.client)
-            self.target_body = _create_group(self.client, scene.target_parts, base, scene.target_yaw)
+            self.target_body = _create_body(self.client, scene.target_parts, base, scene.target_yaw)
             self._target_shape = local
         else:
             pb.resetBasePositionAndOrientation(self.target_body, base,
@@ -155,6 +240,22 @@ class SceneBuilder:
                                                physicsClientId=self.client)
         self.last_build_seconds = time.perf_counter() - started
         return self.target_body
+
+    def cull(self, pose) -> int:
+        """Hide the visual bodies outside the camera frustum ``pose`` (a ``CameraPose``), show the others.
+
+        TinyRenderer skips fully transparent shapes, so hidden bodies cost nothing to render; only bodies
+        whose visibility changed are touched. Returns how many bodies are visible.
+        """
+        visible_count = 0
+        for item in self.cullable:
+            visible = pose.sees_sphere(item.center, item.radius)
+            visible_count += visible
+            if visible != item.visible:
+                rgba = item.rgba if visible else item.rgba[:3] + (0.0,)
+                pb.changeVisualShape(item.body, -1, rgbaColor=list(rgba), physicsClientId=self.client)
+                item.visible = visible
+        return visible_count
 
     @property
     def body_count(self) -> int:

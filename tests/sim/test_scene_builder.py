@@ -15,7 +15,8 @@ def client():
 
 
 def _visual_shape_count(client_id, body):
-    return len(pb.getVisualShapeData(body, physicsClientId=client_id))
+    """Visible shapes of a body (collision-only bodies carry one transparent speck)."""
+    return sum(1 for shape in pb.getVisualShapeData(body, physicsClientId=client_id) if shape[7][3] > 0)
 
 
 @pytest.mark.parametrize("world", ["forest", "urban"])
@@ -54,3 +55,24 @@ def test_layout_is_reused_and_target_moved_within_a_layout_block(client):
     builder.load(other)
     assert builder.static_bodies != bodies
     assert pb.getNumBodies(physicsClientId=client) == len(builder.static_bodies) + 1
+
+
+def test_culling_hides_bodies_behind_the_camera_without_changing_the_image():
+    from liquid_nav.sim.env import FlyToTargetEnv
+
+    env = FlyToTargetEnv(world="forest", camera="small")
+    try:
+        env.reset(seed=0)
+        builder, sim = env.builder, env.sim
+        start, yaw = env.scene.start_position, env.scene.start_yaw
+        for quarter in range(4):
+            sim.reset_drone(start, yaw + quarter * 1.5708)
+            visible = builder.cull(sim.camera.pose(sim.state()))
+            assert 0 < visible < len(builder.cullable)
+            culled = sim.render().rgb
+            for item in builder.cullable:  # show everything again
+                pb.changeVisualShape(item.body, -1, rgbaColor=list(item.rgba), physicsClientId=sim.client_id)
+                item.visible = True
+            assert (sim.render().rgb == culled).all()
+    finally:
+        env.close()

@@ -129,3 +129,76 @@ class WiredCfCSequence(torch.autograd.Function):
         pure = mode == "pure"
         return (None, None, d_projected, d_state, None, d_r0, d_w1, dz_all[1].sum(0), d_r1, d_w2, dz_all[2].sum(0),
                 d_r2, d_tau if pure else None, d_amp if pure else None)
+
+
+class LTCSequence(torch.autograd.Function):
+    """Fused LTC sequence: (projected (B,L,2N), v0 (B,N), t (B,L), prepared...) -> potentials after each step (B,L,N).
+
+    Same arithmetic as :meth:`liquid_nav.models.ltc.LTCCell.recurrent_step_with`; the backward walks steps
+    and unfolds in reverse and forms the synapse-matrix gradients as single products over all of them.
+    """
+
+    @staticmethod
+    def forward(ctx, unfolds: int, epsilon: float, projected: Tensor, v: Tensor, t: Tensor, gather: Tensor,
+                sigma_mu: Tensor, scatter: Tensor, leak_num: Tensor, gleak: Tensor, cm: Tensor) -> Tensor:
+        units = v.shape[1]
+        constant_leak = torch.cat([leak_num, gleak + epsilon])
+        potentials, activations, denominators, states = [], [], [], []
+        for step in range(projected.shape[1]):
+            cm_t = cm * (unfolds / t[:, step:step + 1])
+            constant = projected[:, step] + constant_leak
+            constant[:, units:] += cm_t
+            for _ in range(unfolds):
+                potentials.append(v)
+                activation = torch.sigmoid(torch.addmm(-sigma_mu, v, gather))
+                num_den = torch.addmm(constant, activation, scatter)
+                denominator = num_den[:, units:]
+                v = torch.addcmul(num_den[:, :units], cm_t, v) / denominator
+                activations.append(activation)
+                denominators.append(denominator)
+            states.append(v)
+        ctx.unfolds = unfolds
+        ctx.save_for_backward(t, gather, scatter, cm, torch.stack(potentials), torch.stack(activations),
+                              torch.stack(denominators), torch.stack(states))
+        return torch.stack(states, dim=1)
+
+    @staticmethod
+    def backward(ctx, d_states: Tensor):
+        t, gather, scatter, cm, potentials, activations, denominators, states = ctx.saved_tensors
+        unfolds = ctx.unfolds
+        batch, length, units = d_states.shape[0], d_states.shape[1], cm.shape[0]
+        d_v = torch.zeros_like(d_states[:, 0])
+        d_projected = d_states.new_empty(batch, length, 2 * units)
+        d_cm = torch.zeros_like(cm)
+        # Per-(step, unfold) gradients go straight into preallocated buffers for the final products.
+        d_num_den_all = d_states.new_empty(length * unfolds, batch, 2 * units)
+        d_activation_all = d_states.new_empty(length * unfolds, batch, gather.shape[1])
+        scatter_t, gather_t = scatter.t().contiguous(), gather.t().contiguous()
+        for step in range(length - 1, -1, -1):
+            d_v = d_v + d_states[:, step]
+            cm_t = cm * (unfolds / t[:, step:step + 1])
+            d_cm_t = torch.zeros_like(d_v)
+            d_constant = torch.zeros_like(d_projected[:, 0])
+            for k in range(unfolds - 1, -1, -1):
+                index = step * unfolds + k
+                v_out = potentials[index + 1] if k + 1 < unfolds else states[step]
+                d_num_den = d_num_den_all[index]
+                d_num = torch.div(d_v, denominators[index], out=d_num_den[:, :units])
+                torch.mul(d_num, v_out, out=d_num_den[:, units:]).neg_()
+                d_constant += d_num_den
+                d_cm_t.addcmul_(d_num, potentials[index])
+                activation = activations[index]
+                d_activation = torch.mm(d_num_den, scatter_t, out=d_activation_all[index])
+                d_activation.mul_(activation * (1.0 - activation))
+                d_v = torch.addmm(d_num * cm_t, d_activation, gather_t)
+            d_projected[:, step] = d_constant
+            d_cm += ((d_cm_t + d_constant[:, units:]) * (unfolds / t[:, step:step + 1])).sum(0)
+        # Synapse-matrix gradients over every (step, unfold, sample) at once.
+        d_num_den_all = d_num_den_all.flatten(0, 1)
+        d_activation_all = d_activation_all.flatten(0, 1)
+        d_gather = potentials.flatten(0, 1).t() @ d_activation_all
+        d_scatter = activations.flatten(0, 1).t() @ d_num_den_all
+        d_sigma_mu = -d_activation_all.sum(0)
+        d_leak = d_projected.sum(dim=(0, 1))
+        return (None, None, d_projected, d_v, None, d_gather, d_sigma_mu, d_scatter, d_leak[:units], d_leak[units:],
+                d_cm)

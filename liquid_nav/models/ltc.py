@@ -117,3 +117,14 @@ class LTCCell(nn.Module):
 
     def step(self, x: Tensor, v: Tensor, t: Tensor) -> Tuple[Tensor, Tensor]:
         return self.recurrent_step_with(self.prepare(), self.project_inputs(x), v, t)
+
+    @torch.jit.unused
+    def fused_sequence(self, prepared: List[Tensor], projected: Tensor, v: Tensor,
+                       t: Tensor) -> Tuple[Tensor, Tensor]:
+        """Whole-sequence forward as one autograd node (hand-written backward); same result as stepping."""
+        from liquid_nav.models.fused import LTCSequence
+
+        gather, sigma_mu, scatter, leak_num, gleak, cm = prepared
+        states = LTCSequence.apply(self.unfolds, self.epsilon, projected, v, t, gather, sigma_mu, scatter, leak_num,
+                                   gleak, cm)
+        return states[..., :self.output_size] * self.output_w + self.output_b, states[:, -1]

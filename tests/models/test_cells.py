@@ -134,3 +134,24 @@ def test_fused_sparse_cfc_training_path_matches_stepping_and_gradcheck(mode):
     assert torch.autograd.gradcheck(
         lambda p, s, *w: WiredCfCSequence.apply(sizes, mode, p, s, t, *w),
         (projected, state.clone().requires_grad_(), *weights, *extra))
+
+
+def test_fused_ltc_training_path_matches_stepping_and_gradcheck():
+    from liquid_nav.models.fused import LTCSequence
+    from liquid_nav.models.heads import CellHead
+
+    torch.manual_seed(0)
+    cell = LTCCell(WIRING, unfolds=3).double()
+    head = CellHead(cell, torch.nn.Identity(), WIRING.output_dim)
+    x = torch.randn(3, 4, 10, dtype=torch.double)
+    t = torch.rand(3, 4, dtype=torch.double) + 0.2
+    state = torch.randn(3, WIRING.units, dtype=torch.double) * 0.3
+    fused_out, fused_state = head.sequence(x, t, state)
+    with torch.no_grad():
+        out, final = head.sequence(x, t, state)
+    torch.testing.assert_close(fused_out, out, rtol=0, atol=1e-12)
+    torch.testing.assert_close(fused_state, final, rtol=0, atol=1e-12)
+    prepared = [p.detach().requires_grad_() for p in cell.prepare()]
+    projected = cell.project_inputs(x).detach().requires_grad_()
+    assert torch.autograd.gradcheck(lambda p, s, *w: LTCSequence.apply(3, 1e-8, p, s, t, *w),
+                                    (projected, state.clone().requires_grad_(), *prepared))

@@ -94,28 +94,33 @@ class NodeProcesses:
 
     def __init__(self, log_dir: Path) -> None:
         self.log_dir = log_dir
-        self.processes: List[subprocess.Popen] = []
+        self.processes: List[tuple] = []  # (name, log path, Popen)
 
-    def start(self, module: str, ros_args: List[str], name: Optional[str] = None) -> subprocess.Popen:
+    def start(self, name: str, arguments: List[str]) -> subprocess.Popen:
+        """Run ``python <arguments>`` (e.g. ``["-m", "liquid_nav.nodes.sim_node", "--ros-args", ...]``)."""
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")]))
         env.setdefault("AMENT_PREFIX_PATH", str(REPO / ".venv"))
         env["PYTHONUNBUFFERED"] = "1"
-        log = open(self.log_dir / f"{name or module.rsplit('.', 1)[-1]}.log", "w")
-        process = subprocess.Popen([sys.executable, "-m", module, "--ros-args", *ros_args], cwd=REPO, env=env,
-                                   stdout=log, stderr=subprocess.STDOUT)
-        process.log_path = log.name
-        self.processes.append(process)
+        log_path = self.log_dir / f"{name}.log"
+        with open(log_path, "w") as log:
+            process = subprocess.Popen([sys.executable, *arguments], cwd=REPO, env=env, stdout=log,
+                                       stderr=subprocess.STDOUT)
+        self.processes.append((name, log_path, process))
         return process
 
+    def node(self, executable: str, *ros_args: str) -> subprocess.Popen:
+        """Start ``liquid_nav.nodes.<executable>`` as its console script would, with ``--ros-args``."""
+        return self.start(executable, ["-m", f"liquid_nav.nodes.{executable}", "--ros-args", *ros_args])
+
     def logs(self) -> str:
-        return "\n".join(f"--- {p.args[2]}\n" + Path(p.log_path).read_text()[-3000:] for p in self.processes)
+        return "\n".join(f"--- {name}\n" + log_path.read_text()[-3000:] for name, log_path, _ in self.processes)
 
     def stop_all(self) -> None:
-        for process in self.processes:
+        for _, _, process in self.processes:
             if process.poll() is None:
                 process.send_signal(signal.SIGINT)
-        for process in self.processes:
+        for _, _, process in self.processes:
             try:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:

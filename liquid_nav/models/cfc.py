@@ -23,6 +23,9 @@ from torch import Tensor, nn
 from liquid_nav.models.wiring import NCPWiring
 
 CFC_MODES = ("default", "no_gate", "pure")
+# Initial w_tau of the pure mode; non-zero because |w_tau| has no gradient at 0 (ncps starts at 0 and
+# so never trains it).
+PURE_W_TAU_INIT = 0.1
 
 
 class LeCunTanh(nn.Module):
@@ -85,7 +88,7 @@ class CfCCell(nn.Module):
         self.dropout = nn.Dropout(dropout)
         n_heads = 1 if mode == "pure" else 4
         self.heads = nn.Linear(width, n_heads * hidden_size) if backbone_layers > 0 else nn.Identity()
-        self.w_tau = nn.Parameter(torch.zeros(1, hidden_size), requires_grad=mode == "pure")
+        self.w_tau = nn.Parameter(torch.full((1, hidden_size), PURE_W_TAU_INIT), requires_grad=mode == "pure")
         self.amplitude = nn.Parameter(torch.ones(1, hidden_size), requires_grad=mode == "pure")
         for weight in (self.input_map.weight, self.recurrent_map.weight):
             nn.init.xavier_uniform_(weight)
@@ -157,7 +160,7 @@ class WiredCfCCell(nn.Module):
             self.register_buffer(f"rec_mask_{layer_index}", rec_mask.clamp(max=1.0).repeat(self.n_heads, 1))
             self.input_maps.append(in_map)
             self.recurrent_maps.append(rec_map)
-        self.w_tau = nn.Parameter(torch.zeros(1, wiring.units), requires_grad=mode == "pure")
+        self.w_tau = nn.Parameter(torch.full((1, wiring.units), PURE_W_TAU_INIT), requires_grad=mode == "pure")
         self.amplitude = nn.Parameter(torch.ones(1, wiring.units), requires_grad=mode == "pure")
 
     def prepare(self) -> List[Tensor]:

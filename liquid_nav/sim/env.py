@@ -29,7 +29,7 @@ from typing import Any, Dict, Optional, Tuple, Union
 import gymnasium as gym
 import numpy as np
 
-from liquid_nav.sim.camera import CameraConfig
+from liquid_nav.sim.camera import CameraConfig, OnboardCamera
 from liquid_nav.sim.drone_sim import DroneSimulator, SimConfig
 from liquid_nav.sim.quadrotor import QuadState
 from liquid_nav.sim.scene_builder import SceneBuilder
@@ -84,8 +84,11 @@ class FlyToTargetEnv(gym.Env):
         self.config = replace(config or EnvConfig(), **overrides)
         self.render_mode = render_mode
         self.world: WorldSpec = load_world(self.config.world)
+        # Depth is always rendered: where it is empty (beyond the far plane) the env paints the sky colour.
+        camera_config = replace(self.config.camera_config(), depth=True)
         self.sim = DroneSimulator(SimConfig(vehicle=self.config.vehicle, physics_hz=self.config.physics_hz,
-                                            control_hz=self.config.control_hz, camera=self.config.camera_config()))
+                                            control_hz=self.config.control_hz, camera=camera_config))
+        self._sky_rgb = np.round(np.asarray(self.world.sky.color) * 255).astype(np.uint8)
         self.metadata = dict(self.metadata, render_fps=self.config.control_hz)
         self.builder = SceneBuilder(self.sim.client_id, self.world.ground.color + (1.0,), self.config.build_mode)
         limits = self.sim.vehicle
@@ -164,9 +167,22 @@ class FlyToTargetEnv(gym.Env):
     # ------------------------------------------------------------------------------------------------
     def _observe(self) -> np.ndarray:
         if self.config.render_observations:
-            self.builder.cull(self.sim.camera.pose(self.sim.state()))
-            self._last_frame = self.sim.render().rgb
+            self._last_frame = self.render_camera()
         return self._last_frame.copy()
+
+    def render_camera(self, camera: Optional[OnboardCamera] = None) -> np.ndarray:
+        """The onboard view now: cull what the camera cannot see, render, paint the sky where nothing is.
+
+        ``camera`` (default: the env's) must render depth.
+        """
+        camera = camera or self.sim.camera
+        if not camera.config.depth:
+            raise ValueError("render_camera needs a camera with depth=True (the sky is painted where depth is empty)")
+        state = self.sim.state()
+        self.builder.cull(camera.pose(state))
+        frame = camera.render(self.sim.client_id, state)
+        frame.rgb[frame.depth >= camera.config.far * 0.999] = self._sky_rgb
+        return frame.rgb
 
     def target_in_view(self, state: QuadState) -> bool:
         """Whether the target's centre projects inside the camera image (occlusion not considered)."""

@@ -5,8 +5,9 @@ Static geometry goes into few *compound* bodies, chunked into groups of at most 
 split: collision-only bodies group colliding primitives by 20 m tiles (physics cost follows the number
 of static bodies); visual-only bodies group all primitives by 10 m tile and colour, render spheres,
 cylinders and cones as low-poly meshes, and are hidden (alpha 0, which TinyRenderer skips) while their
-bounding sphere is outside the camera frustum (:meth:`SceneBuilder.cull`). The ``naive`` mode (one body
-per primitive, default shapes, no culling) exists to measure what this buys (bench/sim.py).
+bounding sphere is outside the camera frustum (:meth:`SceneBuilder.cull`). There is no sky geometry (the
+env paints the sky where the depth buffer is empty). The ``naive`` mode (one body per primitive, default
+shapes, sky walls, no culling) exists to measure what this buys (bench/sim.py).
 
 A :class:`SceneBuilder` keeps the built layout and only moves the target body when the next scene has
 the same layout (see ``episodes_per_layout`` in the world file).
@@ -113,7 +114,8 @@ def _create_body(client: int, prims: Sequence[Primitive], origin: Sequence[float
 
 
 def _backdrop(layout: Layout) -> List[Primitive]:
-    """Sky-coloured wall segments around the area (visual only): the horizon the camera sees."""
+    """Sky-coloured wall segments around the area (visual only), the naive build's sky. The compound build
+    has none: ``FlyToTargetEnv`` paints the sky colour where the camera sees nothing, which costs no fill."""
     far = layout.half_size + 40.0
     sky = tuple(layout.sky.color) + (1.0,)
     count = 8
@@ -172,7 +174,8 @@ def build_layout(client: int, layout: Layout, ground_rgba: Sequence[float], mode
     ``compound``: collision shapes in 20 m tiles (<= 16 per body, no visuals) and visual shapes in
     single-colour 10 m tiles (<= 16 per body, no collision, low-poly meshes) that :meth:`SceneBuilder.cull`
     can hide; all as maximal-coordinate rigid bodies, the visual-only ones filtered out of collision and
-    asleep. ``naive``: one default multibody per primitive with default PyBullet shapes, nothing culled.
+    asleep; no sky geometry. ``naive``: one default multibody per primitive with default PyBullet shapes,
+    sky walls as geometry, nothing culled.
     """
     if mode not in BUILD_MODES:
         raise ValueError(f"build mode must be one of {BUILD_MODES}, got {mode!r}")
@@ -181,8 +184,9 @@ def build_layout(client: int, layout: Layout, ground_rgba: Sequence[float], mode
     ground_visual = pb.createVisualShape(pb.GEOM_BOX, halfExtents=[far, far, 0.005], rgbaColor=list(ground_rgba),
                                          visualFramePosition=[0, 0, -0.005], physicsClientId=client)
     bodies = [pb.createMultiBody(0.0, ground_plane, ground_visual, physicsClientId=client)]
-    prims = list(layout.primitives) + _backdrop(layout)
+    prims = list(layout.primitives)
     if mode == "naive":
+        prims += _backdrop(layout)
         bodies += [_create_body(client, [prim], prim.position, low_poly=False, maximal=False) for prim in prims]
         return BuiltLayout(bodies, [bodies[0]] + [body for body, prim in zip(bodies[1:], prims) if prim.collision], [])
     colliders = [prim for prim in prims if prim.collision]

@@ -3,7 +3,7 @@ and layout reuse when only the start and the target change."""
 import pybullet as pb
 import pytest
 
-from liquid_nav.sim.scene_builder import MAX_SHAPES_PER_CALL, SceneBuilder
+from liquid_nav.sim.scene_builder import MAX_SHAPES_PER_CALL, SceneBuilder, _backdrop
 from liquid_nav.sim.worlds import load_world, sample_scene
 
 
@@ -35,7 +35,9 @@ def test_compound_build_groups_shapes_and_keeps_all_geometry(world):
             pb.disconnect(client_id)
     compound_bodies, compound_shapes, largest = counts["compound"]
     naive_bodies, naive_shapes, _ = counts["naive"]
-    assert compound_shapes == naive_shapes  # same geometry either way
+    # the same geometry either way (+1 ground); the naive build adds sky walls, the env paints the sky instead
+    assert compound_shapes == len(scene.layout.primitives) + 1
+    assert naive_shapes == compound_shapes + len(_backdrop(scene.layout))
     assert largest <= MAX_SHAPES_PER_CALL
     assert compound_bodies * 4 <= naive_bodies  # what the physics sees
 

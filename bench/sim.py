@@ -18,7 +18,6 @@ import time
 from dataclasses import replace
 from typing import Callable, Dict, List
 
-import numpy as np
 import pybullet as pb
 
 ANCHOR_COMPOUND_STEPS = 78_000  # anchors.md 3: 150 trees as compound bodies

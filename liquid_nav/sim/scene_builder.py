@@ -15,7 +15,6 @@ the same layout (see ``episodes_per_layout`` in the world file).
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -218,12 +217,10 @@ class SceneBuilder:
         self.cullable: List[CullableBody] = []
         self.collision_bodies: List[int] = []
         self.target_body: Optional[int] = None
-        self._target_shape: Optional[Tuple[Primitive, ...]] = None
-        self.last_build_seconds = 0.0
+        self._target_shape: Optional[tuple] = None  # the built target's parts in its own frame
 
     def load(self, scene: Scene) -> int:
         """Make ``scene`` current; returns the target's body id."""
-        started = time.perf_counter()
         if self.layout is not scene.layout:
             for body in self.static_bodies:
                 pb.removeBody(body, physicsClientId=self.client)
@@ -242,7 +239,6 @@ class SceneBuilder:
             pb.resetBasePositionAndOrientation(self.target_body, base,
                                                pb.getQuaternionFromEuler([0.0, 0.0, scene.target_yaw]),
                                                physicsClientId=self.client)
-        self.last_build_seconds = time.perf_counter() - started
         return self.target_body
 
     def cull(self, pose) -> int:

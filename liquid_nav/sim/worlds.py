@@ -102,10 +102,8 @@ class GroundSpec:
 
 @dataclass(frozen=True)
 class SkySpec:
-    color: Color
-    light_direction: Tuple[float, float, float]
-    light_color: Color
-    ambient: float
+    color: Color  # painted where the camera sees nothing
+    light_color: Color  # multiplies every surface colour (warm low sun, cold overcast, ...)
 
 
 @dataclass(frozen=True)
@@ -363,9 +361,7 @@ def parse_world(data: Any, source: str) -> WorldSpec:
         ),
         sky=SkySpec(
             color=sky.color("color"),
-            light_direction=sky.vector("light_direction", default=[0.4, 0.3, 1.0]),  # type: ignore[arg-type]
             light_color=sky.color("light_color", default=[1.0, 1.0, 1.0]),
-            ambient=sky.number("ambient", default=0.6, low=0.0, high=1.0),
         ),
         trees=_parse_trees(trees_node) if trees_node else None,
         streets=_parse_streets(streets_node) if streets_node else None,

@@ -21,7 +21,7 @@ from liquid_nav.nodes.common import (
     COMMAND_QOS, LATCHED_QOS, ParamSpec, declare_parameters, diagnostic_status, ns_to_stamp, run_node,
     stamp_to_ns, twist_stamped, twist_to_command,
 )
-from liquid_nav.runtime.safety import LOST_ACTIONS, SafetyConfig, SafetyGate, SafetyMode, SafetyOutput
+from liquid_nav.runtime.safety import LOST_ACTIONS, SafetyConfig, SafetyGate, SafetyMode
 
 _DEFAULTS = SafetyConfig()
 PARAMETERS = (
@@ -86,8 +86,8 @@ class SafetyNode(Node):
     def _on_command(self, message: TwistStamped) -> None:
         now = self._now()
         output = self.gate.on_command(twist_to_command(message), stamp_to_ns(message.header.stamp) * 1e-9, now)
-        if output is not None:
-            self._publish(output)
+        if output is not None:  # a network command keeps its image stamp, bit for bit
+            self._publisher.publish(twist_stamped(output.command, message.header.stamp, self._frame_id))
         elif self.gate.last_rejection:
             self.get_logger().warning(f"rejected command: {self.gate.last_rejection}", throttle_duration_sec=2.0)
             self.gate.last_rejection = ""
@@ -95,8 +95,9 @@ class SafetyNode(Node):
 
     def _on_tick(self) -> None:
         result = self.gate.tick(self._now())
-        if result.output is not None:
-            self._publish(result.output)
+        if result.output is not None:  # hold / lost / heartbeat commands are stamped "now"
+            stamp = ns_to_stamp(round(result.output.stamp * 1e9))
+            self._publisher.publish(twist_stamped(result.output.command, stamp, self._frame_id))
         if result.reset_controller and self._reset_client is not None:
             if self._reset_client.service_is_ready():
                 self._reset_client.call_async(Trigger.Request())
@@ -104,9 +105,6 @@ class SafetyNode(Node):
                 self.get_logger().warning("input stale; controller reset service is not available",
                                           throttle_duration_sec=2.0)
         self._report_mode()
-
-    def _publish(self, output: SafetyOutput) -> None:
-        self._publisher.publish(twist_stamped(output.command, ns_to_stamp(round(output.stamp * 1e9)), self._frame_id))
 
     def _report_mode(self) -> None:
         mode = self.gate.mode(self._now())

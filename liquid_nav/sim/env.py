@@ -29,7 +29,7 @@ from typing import Any, Dict, Optional, Tuple, Union
 import gymnasium as gym
 import numpy as np
 
-from liquid_nav.sim.camera import CameraConfig, OnboardCamera
+from liquid_nav.sim.camera import CameraConfig, Lighting, OnboardCamera
 from liquid_nav.sim.drone_sim import DroneSimulator, SimConfig
 from liquid_nav.sim.quadrotor import QuadState
 from liquid_nav.sim.scene_builder import SceneBuilder
@@ -89,6 +89,9 @@ class FlyToTargetEnv(gym.Env):
         self.sim = DroneSimulator(SimConfig(vehicle=self.config.vehicle, physics_hz=self.config.physics_hz,
                                             control_hz=self.config.control_hz, camera=camera_config))
         self._sky_rgb = np.round(np.asarray(self.world.sky.color) * 255).astype(np.uint8)
+        light = self.world.light
+        self.sim.lighting = Lighting(direction=light.direction, color=light.color, ambient=light.ambient,
+                                     diffuse=light.diffuse, specular=light.specular)
         self.metadata = dict(self.metadata, render_fps=self.config.control_hz)
         self.builder = SceneBuilder(self.sim.client_id, self.world.ground.color + (1.0,), self.config.build_mode)
         limits = self.sim.vehicle
@@ -180,7 +183,7 @@ class FlyToTargetEnv(gym.Env):
             raise ValueError("render_camera needs a camera with depth=True (the sky is painted where depth is empty)")
         state = self.sim.state()
         self.builder.cull(camera.pose(state))
-        frame = camera.render(self.sim.client_id, state)
+        frame = camera.render(self.sim.client_id, state, self.sim.lighting)
         frame.rgb[frame.depth >= camera.config.far * 0.999] = self._sky_rgb
         return frame.rgb
 

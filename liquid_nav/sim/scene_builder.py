@@ -15,7 +15,7 @@ the same layout (see ``episodes_per_layout`` in the world file).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -128,15 +128,6 @@ def _backdrop(layout: Layout) -> List[Primitive]:
     return walls
 
 
-def lit_rgba(rgba: Sequence[float], light: Sequence[float]) -> Tuple[float, float, float, float]:
-    """A surface colour under the world's light colour."""
-    return (rgba[0] * light[0], rgba[1] * light[1], rgba[2] * light[2], rgba[3])
-
-
-def lit(prims: Sequence[Primitive], light: Sequence[float]) -> List[Primitive]:
-    return [replace(prim, rgba=lit_rgba(prim.rgba, light)) for prim in prims]
-
-
 @dataclass
 class CullableBody:
     """A visual-only body of one colour and its bounding sphere, hidden while the camera cannot see it."""
@@ -189,11 +180,10 @@ def build_layout(client: int, layout: Layout, ground_rgba: Sequence[float], mode
         raise ValueError(f"build mode must be one of {BUILD_MODES}, got {mode!r}")
     far = layout.half_size + 40.0
     ground_plane = pb.createCollisionShape(pb.GEOM_PLANE, physicsClientId=client)
-    ground_visual = pb.createVisualShape(pb.GEOM_BOX, halfExtents=[far, far, 0.005],
-                                         rgbaColor=list(lit_rgba(ground_rgba, layout.sky.light_color)),
+    ground_visual = pb.createVisualShape(pb.GEOM_BOX, halfExtents=[far, far, 0.005], rgbaColor=list(ground_rgba),
                                          visualFramePosition=[0, 0, -0.005], physicsClientId=client)
     bodies = [pb.createMultiBody(0.0, ground_plane, ground_visual, physicsClientId=client)]
-    prims = lit(layout.primitives, layout.sky.light_color)
+    prims = list(layout.primitives)
     if mode == "naive":
         prims += _backdrop(layout)
         bodies += [_create_body(client, [prim], prim.position, low_poly=False, maximal=False) for prim in prims]
@@ -243,8 +233,7 @@ class SceneBuilder:
         if self.target_body is None or local != self._target_shape:
             if self.target_body is not None:
                 pb.removeBody(self.target_body, physicsClientId=self.client)
-            self.target_body = _create_body(self.client, lit(scene.target_parts, scene.layout.sky.light_color), base,
-                                            scene.target_yaw)
+            self.target_body = _create_body(self.client, scene.target_parts, base, scene.target_yaw)
             self._target_shape = local
         else:
             pb.resetBasePositionAndOrientation(self.target_body, base,

@@ -103,7 +103,17 @@ class GroundSpec:
 @dataclass(frozen=True)
 class SkySpec:
     color: Color  # painted where the camera sees nothing
-    light_color: Color  # multiplies every surface colour (warm low sun, cold overcast, ...)
+
+
+@dataclass(frozen=True)
+class LightSpec:
+    """The world's directional light (TinyRenderer's model; see ``liquid_nav.sim.camera.Lighting``)."""
+
+    direction: Tuple[float, float, float]  # towards the light, world frame
+    color: Color
+    ambient: float
+    diffuse: float
+    specular: float
 
 
 @dataclass(frozen=True)
@@ -137,6 +147,7 @@ class WorldSpec:
     episodes_per_layout: int
     ground: GroundSpec
     sky: SkySpec
+    light: LightSpec
     trees: Optional[TreeFamily]
     streets: Optional[StreetGrid]
     props: Tuple[PropFamily, ...]
@@ -341,6 +352,7 @@ def parse_world(data: Any, source: str) -> WorldSpec:
     """Validate the parsed YAML ``data`` of a world file (``source`` names it in errors)."""
     root = _Node(source, "", data)
     area, ground, sky = root.child("area"), root.child("ground"), root.child("sky")
+    light = root.child("light", required=False) or _Node(source, "light", {})
     target, start = root.child("target"), root.child("start")
     obstacles = root.child("obstacles", required=False)
     trees_node = obstacles.child("trees", required=False) if obstacles else None
@@ -361,7 +373,13 @@ def parse_world(data: Any, source: str) -> WorldSpec:
         ),
         sky=SkySpec(
             color=sky.color("color"),
-            light_color=sky.color("light_color", default=[1.0, 1.0, 1.0]),
+        ),
+        light=LightSpec(
+            direction=light.vector("direction", default=[0.4, 0.3, 1.0]),  # type: ignore[arg-type]
+            color=light.color("color", default=[1.0, 1.0, 1.0]),
+            ambient=light.number("ambient", default=0.6, low=0.0, high=2.0),
+            diffuse=light.number("diffuse", default=0.35, low=0.0, high=2.0),
+            specular=light.number("specular", default=0.05, low=0.0, high=2.0),
         ),
         trees=_parse_trees(trees_node) if trees_node else None,
         streets=_parse_streets(streets_node) if streets_node else None,
@@ -382,7 +400,7 @@ def parse_world(data: Any, source: str) -> WorldSpec:
             placement=start.choice("placement", ("anywhere", "streets"), default="anywhere"),
         ),
     )
-    for node in (area, ground, sky, target, start) + ((obstacles,) if obstacles else ()):
+    for node in (area, ground, sky, light, target, start) + ((obstacles,) if obstacles else ()):
         node.finish()
     root.finish()
     if spec.target.distance[1] >= spec.half_size * 1.6:

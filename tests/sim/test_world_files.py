@@ -107,6 +107,7 @@ MALFORMED = [
      "'obstacles.props[0].parts[0].colors[0]'", "[r, g, b]"),
     (lambda d: _set(d, "streets", "start", "placement"), "'start.placement'", "obstacles.streets"),
     (lambda d: _set(d, [5.0, 80.0], "target", "distance"), "'target.distance'", "inside the area"),
+    (lambda d: _set(d, -0.2, "light", "ambient"), "'light.ambient'", "a number in [0.0, 2.0]"),
 ]
 
 

@@ -8,43 +8,42 @@ weight gradients are then one matrix product over B x L. The arithmetic is exact
 """
 from __future__ import annotations
 
-from typing import List, Optional, Tuple
+from typing import List, Tuple
 
 import torch
 from torch import Tensor
 
 
 def _layer_forward(z: Tensor, size: int, t: Tensor, mode: str, w_tau: Tensor,
-                   amplitude: Tensor) -> Tuple[Tensor, Tuple[Tensor, Tensor]]:
+                   amplitude: Tensor) -> Tuple[Tensor, Tuple[Tensor, ...]]:
+    """New layer state and the local derivatives the backward needs.
+
+    Saved: ``d h'/d z`` per head as (B, heads, size) so the backward is one product; in pure mode also
+    the per-sample derivatives w.r.t. w_tau and amplitude.
+    """
     if mode == "pure":
         decay = torch.exp(-t * (w_tau.abs() + z.abs()))
-        return amplitude - amplitude * decay * z, (z, decay)
+        decay_z = decay * z
+        local = (amplitude * decay * (t * z.abs() - 1.0)).unsqueeze(1)
+        return amplitude - amplitude * decay_z, (local, amplitude * decay_z * t * torch.sign(w_tau), 1.0 - decay_z)
     f = torch.tanh(z[:, :2 * size])
     gate = torch.sigmoid(torch.addcmul(z[:, 3 * size:], z[:, 2 * size:3 * size], t))
     f1, f2 = f[:, :size], f[:, size:]
-    h = torch.addcmul(f1, gate, f2) if mode == "no_gate" else torch.lerp(f1, f2, gate)
-    return h, (f, gate)
-
-
-def _layer_backward(dh: Tensor, saved: Tuple[Tensor, Tensor], size: int, t: Tensor, mode: str, w_tau: Tensor,
-                    amplitude: Tensor) -> Tuple[Tensor, Optional[Tensor], Optional[Tensor]]:
-    """Gradient w.r.t. the pre-activations z (and, in pure mode, w_tau and amplitude summed over the batch)."""
-    if mode == "pure":
-        z, decay = saved
-        dz = -dh * amplitude * decay * (1.0 - t * z.abs())
-        d_w_tau = (dh * amplitude * z * decay * t).sum(0, keepdim=True) * torch.sign(w_tau)
-        d_amplitude = (dh * (1.0 - decay * z)).sum(0, keepdim=True)
-        return dz, d_w_tau, d_amplitude
-    f, gate = saved
-    f1, f2 = f[:, :size], f[:, size:]
+    gate_c = 1.0 - gate
+    tanh_grad = 1.0 - f * f
+    local = z.new_empty(z.shape[0], 4, size)
     if mode == "no_gate":
-        df = torch.cat([dh, dh * gate], dim=1)
-        dgate = dh * f2
+        h = torch.addcmul(f1, gate, f2)
+        local[:, 0] = tanh_grad[:, :size]
+        gate_local = f2 * gate * gate_c
     else:
-        df = torch.cat([dh * (1.0 - gate), dh * gate], dim=1)
-        dgate = dh * (f2 - f1)
-    dgate_z = dgate * gate * (1.0 - gate)
-    return torch.cat([df * (1.0 - f * f), dgate_z * t, dgate_z], dim=1), None, None
+        h = torch.lerp(f1, f2, gate)
+        torch.mul(gate_c, tanh_grad[:, :size], out=local[:, 0])
+        gate_local = (f2 - f1) * gate * gate_c
+    torch.mul(gate, tanh_grad[:, size:], out=local[:, 1])
+    torch.mul(gate_local, t, out=local[:, 2])
+    local[:, 3] = gate_local
+    return h, (local,)
 
 
 class WiredCfCSequence(torch.autograd.Function):
@@ -59,76 +58,73 @@ class WiredCfCSequence(torch.autograd.Function):
         h_motor, h_command, h_inter = state[:, :m], state[:, m:m + c], state[:, m + c:]
         slices = ((m + c, m + c + n_inter), (m, m + c), (0, m))
         params = [(w_tau[:, a:b], amplitude[:, a:b]) for a, b in slices]
-        prev: List[List[Tensor]] = [[], [], []]
-        saved: List[list] = [[], [], []]
+        per_step: List[Tensor] = []  # per step and layer: previous state, then the saved derivatives
         outputs = []
         for step in range(projected.shape[1]):
             tt = t[:, step:step + 1]
-            prev[0].append(h_inter)
+            per_step.append(h_inter)
             h_inter, s0 = _layer_forward(torch.addmm(projected[:, step], h_inter, r0), n_inter, tt, mode, *params[0])
-            prev[1].append(h_command)
+            per_step.extend(s0)
+            per_step.append(h_command)
             z1 = torch.addmm(torch.addmm(b1, h_inter, w1), h_command, r1)
             h_command, s1 = _layer_forward(z1, n_command, tt, mode, *params[1])
-            prev[2].append(h_motor)
+            per_step.extend(s1)
+            per_step.append(h_motor)
             z2 = torch.addmm(torch.addmm(b2, h_command, w2), h_motor, r2)
             h_motor, s2 = _layer_forward(z2, n_motor, tt, mode, *params[2])
-            for store, item in zip(saved, (s0, s1, s2)):
-                store.append(item)
+            per_step.extend(s2)
             outputs.append(h_motor)
         ctx.sizes, ctx.mode = sizes, mode
-        per_step = [tensor for step in range(len(outputs)) for layer in range(3)
-                    for tensor in (prev[layer][step],) + saved[layer][step]]
-        ctx.save_for_backward(t, r0, w1, r1, w2, r2, w_tau, amplitude, h_inter, h_command, *per_step)
+        ctx.save_for_backward(r0, w1, r1, w2, r2, w_tau, amplitude, h_inter, h_command, *per_step)
         return torch.stack(outputs, dim=1), torch.cat([h_motor, h_command, h_inter], dim=1)
 
     @staticmethod
     def backward(ctx, d_outputs: Tensor, d_final: Tensor):
-        t, r0, w1, r1, w2, r2, w_tau, amplitude, last_inter, last_command, *per_step = ctx.saved_tensors
+        r0, w1, r1, w2, r2, w_tau, amplitude, last_inter, last_command, *per_step = ctx.saved_tensors
         n_motor, n_command, n_inter = ctx.sizes
         m, c = n_motor, n_command
-        mode = ctx.mode
-        prev = [per_step[layer::9] for layer in (0, 3, 6)]
-        saved = [list(zip(per_step[layer + 1::9], per_step[layer + 2::9])) for layer in (0, 3, 6)]
-        slices = ((m + c, m + c + n_inter), (m, m + c), (0, m))
-        params = [(w_tau[:, a:b], amplitude[:, a:b]) for a, b in slices]
+        pure = ctx.mode == "pure"
+        per_layer = 4 if pure else 2
+        stride = 3 * per_layer
+        prev = [per_step[layer * per_layer::stride] for layer in range(3)]
+        local = [per_step[layer * per_layer + 1::stride] for layer in range(3)]
         d_motor, d_command, d_inter = d_final[:, :m], d_final[:, m:m + c], d_final[:, m + c:]
         length = d_outputs.shape[1]
         dz: List[List[Tensor]] = [[], [], []]
-        d_tau = torch.zeros_like(w_tau)
-        d_amp = torch.zeros_like(amplitude)
+        d_h: List[List[Tensor]] = [[], [], []]  # gradients w.r.t. each layer's new state (pure-mode parameters)
+        r0_t, w1_t, r1_t, w2_t, r2_t = r0.t(), w1.t(), r1.t(), w2.t(), r2.t()
         for step in range(length - 1, -1, -1):
-            tt = t[:, step:step + 1]
             d_motor = d_motor + d_outputs[:, step]
-            dz2, dt2, da2 = _layer_backward(d_motor, saved[2][step], n_motor, tt, mode, *params[2])
-            d_motor = dz2 @ r2.t()
-            dz1, dt1, da1 = _layer_backward(torch.addmm(d_command, dz2, w2.t()), saved[1][step], n_command, tt,
-                                            mode, *params[1])
-            d_command = dz1 @ r1.t()
-            dz0, dt0, da0 = _layer_backward(torch.addmm(d_inter, dz1, w1.t()), saved[0][step], n_inter, tt,
-                                            mode, *params[0])
-            d_inter = dz0 @ r0.t()
+            dz2 = (d_motor.unsqueeze(1) * local[2][step]).flatten(1)
+            d_new_command = torch.addmm(d_command, dz2, w2_t)
+            dz1 = (d_new_command.unsqueeze(1) * local[1][step]).flatten(1)
+            d_new_inter = torch.addmm(d_inter, dz1, w1_t)
+            dz0 = (d_new_inter.unsqueeze(1) * local[0][step]).flatten(1)
+            d_motor_new = d_motor
+            d_motor, d_command, d_inter = dz2 @ r2_t, dz1 @ r1_t, dz0 @ r0_t
             for store, item in zip(dz, (dz0, dz1, dz2)):
                 store.append(item)
-            grads = [(dt0, da0), (dt1, da1), (dt2, da2)]
-            if mode == "pure":
-                for (a, b), (g_tau, g_amp) in zip(slices, grads):
-                    d_tau[:, a:b] += g_tau
-                    d_amp[:, a:b] += g_amp
-        # Weight gradients over all steps at once: (B*L, in)^T @ (B*L, out).
+            if pure:
+                for store, item in zip(d_h, (d_new_inter, d_new_command, d_motor_new)):
+                    store.append(item)
+        # Weight gradients over all steps at once: (L*B, in)^T @ (L*B, out).
         dz_all = [torch.cat(store[::-1], dim=0) for store in dz]
         prev_all = [torch.cat(store, dim=0) for store in prev]
-        d_r0 = prev_all[0].t() @ dz_all[0]
         new_inter = torch.cat(prev[0][1:] + [last_inter], dim=0)
         new_command = torch.cat(prev[1][1:] + [last_command], dim=0)
-        d_w1 = new_inter.t() @ dz_all[1]
-        d_r1 = prev_all[1].t() @ dz_all[1]
-        d_w2 = new_command.t() @ dz_all[2]
-        d_r2 = prev_all[2].t() @ dz_all[2]
         d_projected = torch.stack(dz[0][::-1], dim=1)
         d_state = torch.cat([d_motor, d_command, d_inter], dim=1)
-        pure = mode == "pure"
-        return (None, None, d_projected, d_state, None, d_r0, d_w1, dz_all[1].sum(0), d_r1, d_w2, dz_all[2].sum(0),
-                d_r2, d_tau if pure else None, d_amp if pure else None)
+        d_tau = d_amp = None
+        if pure:
+            slices = ((m + c, m + c + n_inter), (m, m + c), (0, m))
+            d_tau, d_amp = torch.zeros_like(w_tau), torch.zeros_like(amplitude)
+            for layer, (a, b) in enumerate(slices):
+                d_h_all = torch.cat(d_h[layer][::-1], dim=0)
+                d_tau[:, a:b] = (d_h_all * torch.cat(per_step[layer * per_layer + 2::stride], dim=0)).sum(0)
+                d_amp[:, a:b] = (d_h_all * torch.cat(per_step[layer * per_layer + 3::stride], dim=0)).sum(0)
+        return (None, None, d_projected, d_state, None, prev_all[0].t() @ dz_all[0], new_inter.t() @ dz_all[1],
+                dz_all[1].sum(0), prev_all[1].t() @ dz_all[1], new_command.t() @ dz_all[2], dz_all[2].sum(0),
+                prev_all[2].t() @ dz_all[2], d_tau, d_amp)
 
 
 class LTCSequence(torch.autograd.Function):

@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Callable, List, Optional
+from typing import Callable, List
 
 import pytest
 import rclpy  # noqa: F401 - a missing rclpy must fail the ROS tests, not skip them
@@ -20,12 +20,6 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def pytest_collection_modifyitems(items):
-    for item in items:
-        if "tests/ros/" in str(item.fspath).replace(os.sep, "/"):
-            item.add_marker(pytest.mark.ros)
 
 
 class RosHarness:

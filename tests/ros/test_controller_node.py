@@ -13,6 +13,8 @@ from liquid_nav.nodes.common import COMMAND_QOS, SENSOR_QOS, ns_to_stamp, stamp_
 from liquid_nav.nodes.controller_node import ControllerNode
 from tests.ros.conftest import call, wait_for
 
+pytestmark = pytest.mark.ros
+
 RNG = np.random.default_rng(0)
 RGB = RNG.integers(0, 256, size=(72, 128, 3), dtype=np.uint8)
 T0 = 1_000 * 1_000_000_000

@@ -20,6 +20,8 @@ from std_srvs.srv import SetBool
 from liquid_nav.nodes.common import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS, stamp_to_ns, twist_to_command
 from tests.ros.conftest import REPO, call, wait_for
 
+pytestmark = pytest.mark.ros
+
 SIM_PARAMS = str(REPO / "config" / "sim.yaml")
 
 

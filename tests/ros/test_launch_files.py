@@ -7,13 +7,14 @@ nodes declare. test_graph.py starts the same executables with the same params fi
 """
 import ast
 import importlib
-from pathlib import Path
 
 import pytest
 import yaml
 
 from liquid_nav.nodes.common import parameter_names
 from tests.ros.conftest import REPO
+
+pytestmark = pytest.mark.ros
 
 LAUNCH_FILES = sorted((REPO / "launch").glob("*.launch.py"))
 CONFIG_FILES = sorted((REPO / "config").glob("*.yaml"))

@@ -14,6 +14,8 @@ from liquid_nav.nodes.common import COMMAND_QOS, LATCHED_QOS, twist_stamped, twi
 from liquid_nav.nodes.safety_node import SafetyNode
 from tests.ros.conftest import call, wait_for
 
+pytestmark = pytest.mark.ros
+
 LIMITS = {"max_vx": 1.0, "max_vy": 0.5, "max_vz": 0.5, "max_speed": 1.0, "max_yaw_rate": 0.5,
           "max_accel": 1000.0, "max_yaw_accel": 1000.0, "stale_timeout": 0.1, "lost_timeout": 30.0, "diagnostics_rate": 10.0}
 

@@ -128,12 +128,25 @@ def test_collision_with_a_tree(env):
 def test_out_of_bounds_when_leaving_the_area(env):
     env.reset(seed=6)
     half = env.world.half_size
-    env.sim.reset_drone((half - 0.3, 0.0, 14.0), 0.0)  # above the canopies, at the edge, facing out
-    for _ in range(60):
+    assert env.world.max_altitude > 11.5
+    env.sim.reset_drone((half - 1.0, 0.0, 11.5), 0.0)  # above the trees, below the ceiling, facing out
+    steps = 0
+    for steps in range(1, 60):
         _, _, terminated, truncated, info = env.step(np.array([3.0, 0, 0, 0], np.float32))
         if terminated or truncated:
             break
     assert info["outcome"] == "out_of_bounds" and terminated and "left the area" in info["reason"]
+    assert info["position"][0] > half and steps > 3
+
+
+def test_out_of_bounds_above_the_ceiling(env):
+    env.reset(seed=6)
+    env.sim.reset_drone((0.0, 0.0, env.world.max_altitude - 0.3), 0.0)
+    for _ in range(30):
+        _, _, terminated, truncated, info = env.step(np.array([0, 0, 2.0, 0], np.float32))
+        if terminated or truncated:
+            break
+    assert info["outcome"] == "out_of_bounds" and info["position"][2] > env.world.max_altitude
 
 
 def test_timeout_truncates():

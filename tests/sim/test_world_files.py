@@ -132,3 +132,11 @@ def test_invalid_yaml_and_missing_worlds_are_reported(tmp_path):
         load_world(tmp_path / "missing.yaml")
     with pytest.raises(WorldFileError, match="a mapping"):
         load_world(_write(tmp_path, "- just\n- a list\n"))
+
+
+def test_a_world_whose_target_cannot_be_placed_is_reported(tmp_path):
+    data = _forest_data()
+    data["target"]["clearance"] = 18.0  # no spot in a 150-tree forest is 18 m from every obstacle
+    spec = load_world(_write(tmp_path, data))
+    with pytest.raises(WorldFileError, match="'target'.*no valid start/target found for seed 0"):
+        sample_scene(spec, 0)

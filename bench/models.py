@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+import warnings
 from typing import Callable, Dict, List, Tuple
 
 import numpy as np
@@ -169,9 +170,15 @@ def bench_training(heads: Dict[str, nn.Module], rounds: int) -> Dict[str, Tuple[
     return results
 
 
-def bench_head_latency(heads: Dict[str, nn.Module], repeats: int) -> None:
-    print("\n== single step latency, batch 1, head only (eager / TorchScript) ==")
+def bench_head_latency(heads: Dict[str, nn.Module], repeats: int, threads: int) -> None:
+    import io
+
+    import onnxruntime as ort
+
+    print("\n== single step latency, batch 1, head only (eager / TorchScript / ONNX Runtime) ==")
     x, t = torch.randn(1, FEATURES), torch.ones(1)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
     for name in ("cfc_ncp", "ncps cfc_ncp", "ltc_ncp", "ncps ltc_ncp", "cfc", "lstm", "gru"):
         head = heads[name].eval()
         state = torch.zeros(1, state_size(head))
@@ -179,6 +186,13 @@ def bench_head_latency(heads: Dict[str, nn.Module], repeats: int) -> None:
         if not name.startswith("ncps"):
             scripted = torch.jit.script(HeadStep(head).eval())
             row += f" | TorchScript p50 {_p50(lambda: scripted(x, state, t), repeats):.3f} ms"
+            buffer = io.BytesIO()
+            with torch.no_grad():
+                torch.onnx.export(HeadStep(head).eval(), (x, state, t), buffer, input_names=["x", "state", "t"],
+                                  opset_version=17, dynamo=False)
+            session = ort.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
+            feeds = {"x": x.numpy(), "state": state.numpy(), "t": t.numpy()}
+            row += f" | ONNX Runtime p50 {_p50(lambda: session.run(None, feeds), repeats):.3f} ms"
         print(row)
 
 
@@ -222,13 +236,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="fewer repeats (smoke run)")
     args = parser.parse_args()
+    warnings.filterwarnings("ignore")  # deprecation notices of the TorchScript / legacy ONNX APIs used here
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     train_repeats, step_repeats = (3, 20) if args.quick else (15, 300)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     heads = build_heads()
     train = bench_training(heads, train_repeats)
-    bench_head_latency(heads, step_repeats)
+    bench_head_latency(heads, step_repeats, args.threads)
     fastest = bench_policy_latency(step_repeats, args.threads)
 
     def ratio(a: str, b: str, index: int) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import warnings
 from pathlib import Path
 from typing import Optional, Union
 
@@ -30,7 +31,9 @@ def export_step_onnx(policy: Policy, path: Optional[Union[str, Path]] = None) ->
     example = (torch.zeros(1, height, width, 3, dtype=torch.uint8, device=device),
                policy.initial_state(1), torch.full((1,), 1.0 / 30.0, device=device))
     buffer = io.BytesIO()
-    with torch.no_grad():
+    # The TorchScript-based exporter (dynamo=False) needs no onnxscript; torch >= 2.9 flags it as deprecated.
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
         torch.onnx.export(PolicyStep(policy).eval(), example, buffer, input_names=list(INPUT_NAMES),
                           output_names=list(OUTPUT_NAMES), opset_version=OPSET, dynamo=False)
     model = onnx.load_from_string(buffer.getvalue())

@@ -42,6 +42,17 @@ def _activation(name: str) -> nn.Module:
     return activations[name]()
 
 
+def _add_pure_mode_parameters(module: nn.Module, size: int, mode: str) -> None:
+    """``w_tau`` and ``amplitude`` (1, size) are trained in pure mode only; the other modes never read them
+    and keep them as non-persistent buffers (absent from checkpoints and parameter counts)."""
+    if mode == "pure":
+        module.w_tau = nn.Parameter(torch.full((1, size), PURE_W_TAU_INIT))
+        module.amplitude = nn.Parameter(torch.ones(1, size))
+    else:
+        module.register_buffer("w_tau", torch.zeros(1, size), persistent=False)
+        module.register_buffer("amplitude", torch.ones(1, size), persistent=False)
+
+
 def _check_mode(mode: str) -> None:
     if mode not in CFC_MODES:
         raise ValueError(f"unknown CfC mode {mode!r}; expected one of {list(CFC_MODES)}")
@@ -88,8 +99,7 @@ class CfCCell(nn.Module):
         self.dropout = nn.Dropout(dropout)
         n_heads = 1 if mode == "pure" else 4
         self.heads = nn.Linear(width, n_heads * hidden_size) if backbone_layers > 0 else nn.Identity()
-        self.w_tau = nn.Parameter(torch.full((1, hidden_size), PURE_W_TAU_INIT), requires_grad=mode == "pure")
-        self.amplitude = nn.Parameter(torch.ones(1, hidden_size), requires_grad=mode == "pure")
+        _add_pure_mode_parameters(self, hidden_size, mode)
         for weight in (self.input_map.weight, self.recurrent_map.weight):
             nn.init.xavier_uniform_(weight)
         if isinstance(self.heads, nn.Linear):
@@ -160,8 +170,7 @@ class WiredCfCCell(nn.Module):
             self.register_buffer(f"rec_mask_{layer_index}", rec_mask.clamp(max=1.0).repeat(self.n_heads, 1))
             self.input_maps.append(in_map)
             self.recurrent_maps.append(rec_map)
-        self.w_tau = nn.Parameter(torch.full((1, wiring.units), PURE_W_TAU_INIT), requires_grad=mode == "pure")
-        self.amplitude = nn.Parameter(torch.ones(1, wiring.units), requires_grad=mode == "pure")
+        _add_pure_mode_parameters(self, wiring.units, mode)
 
     def prepare(self) -> List[Tensor]:
         """Masked, transposed weights [in_0, rec_0, in_1, rec_1, in_2, rec_2] (absent synapses are zero)."""

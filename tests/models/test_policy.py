@@ -69,6 +69,7 @@ def test_same_seed_same_weights_and_default_is_published_size():
         assert torch.equal(pa, pb), name
     assert a.config.head == "cfc_ncp" and a.config.preprocessing.shape == (144, 256, 3)
     assert sum(p.numel() for p in a.perception.parameters()) == 263_524  # published trunk
+    assert sum(p.numel() for p in a.head.parameters()) == 12_344  # published Sparse-CfC head (masked matrices)
     assert a.state_size == 34
 
 

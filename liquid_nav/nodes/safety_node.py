@@ -128,7 +128,10 @@ class SafetyNode(Node):
             self._report_mode()
 
     def _on_arm(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
-        response.success, response.message = self.gate.arm(self._now()) if request.data else self.gate.disarm()
+        if request.data and self.get_clock().now().nanoseconds == 0:
+            response.success, response.message = False, "refused: no time yet (use_sim_time is set and no /clock received)"
+        else:
+            response.success, response.message = self.gate.arm(self._now()) if request.data else self.gate.disarm()
         self.get_logger().info(f"arm({request.data}): {response.message}")
         self._report_mode()
         return response

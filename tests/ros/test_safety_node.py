@@ -149,3 +149,9 @@ def test_estop_latches_until_disarmed_and_reset(ros):
     wait_for(lambda: rig.modes[-1] == "active", 10, "active again")
     assert rig.trigger("liquid_nav/estop").success
     wait_for(lambda: rig.modes[-1] == "estop", 10, "estop via service")
+
+
+def test_arming_is_refused_on_sim_time_before_the_first_clock(ros):
+    ros.add(SafetyNode(context=ros.context, parameter_overrides=[Parameter("use_sim_time", value=True)]))
+    response = call(ros.node, SetBool, "liquid_nav/arm", SetBool.Request(data=True))
+    assert not response.success and "/clock" in response.message

@@ -13,9 +13,10 @@ import torch
 from torch import Tensor, nn
 
 from liquid_nav.models.cfc import CfCCell, WiredCfCCell
+from liquid_nav.models.ctrnn import CTRNNCell
 from liquid_nav.models.ltc import LTCCell
 
-HEAD_NAMES = ("cfc_ncp", "ltc_ncp", "cfc", "lstm", "gru")
+HEAD_NAMES = ("cfc_ncp", "ltc_ncp", "cfc", "lstm", "gru", "ctrnn")
 
 
 class CellHead(nn.Module):
@@ -114,6 +115,9 @@ def build_head(name: str, input_size: int, output_size: int, *, units: int, wiri
     if name == "cfc":
         cell = CfCCell(input_size, units, mode=cfc_mode, backbone_units=backbone_units,
                        backbone_layers=backbone_layers, dropout=dropout)
+        return CellHead(cell, nn.Linear(units, output_size), output_size)
+    if name == "ctrnn":
+        cell = CTRNNCell(input_size, units, unfolds=ode_unfolds, dropout=dropout)
         return CellHead(cell, nn.Linear(units, output_size), output_size)
     if name == "lstm":
         return LSTMHead(input_size, units, output_size, dropout=dropout)

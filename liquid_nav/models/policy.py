@@ -28,7 +28,7 @@ class ConfigError(ValueError):
 class PolicyConfig:
     """Everything needed to rebuild a policy (weights aside); stored in every checkpoint.
 
-    ``units`` sizes the dense heads (cfc, lstm, gru); the NCP heads are sized by ``ncp``.
+    ``units`` sizes the dense heads (cfc, lstm, gru, ctrnn); the NCP heads are sized by ``ncp``.
     ``output_scale`` maps the head outputs to m/s, m/s, m/s, rad/s.
     """
 

@@ -8,7 +8,7 @@ from liquid_nav.models.policy import Policy, PolicyConfig
 
 torch.set_num_threads(2)
 
-HEADS = ("cfc_ncp", "ltc_ncp", "cfc", "lstm", "gru")
+HEADS = ("cfc_ncp", "ltc_ncp", "cfc", "lstm", "gru", "ctrnn")
 
 
 def small_policy(head: str = "cfc_ncp", seed: int = 0, **overrides) -> Policy:

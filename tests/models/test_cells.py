@@ -155,3 +155,17 @@ def test_fused_ltc_training_path_matches_stepping_and_gradcheck():
     projected = cell.project_inputs(x).detach().requires_grad_()
     assert torch.autograd.gradcheck(lambda p, s, *w: LTCSequence.apply(3, 1e-8, p, s, t, *w),
                                     (projected, state.clone().requires_grad_(), *prepared))
+
+
+def test_ctrnn_integrates_real_time_exactly_in_sub_steps():
+    from liquid_nav.models.ctrnn import CTRNNCell
+
+    torch.manual_seed(0)
+    coarse, fine = CTRNNCell(10, 8, unfolds=6), CTRNNCell(10, 8, unfolds=3)
+    fine.load_state_dict(coarse.state_dict())
+    x, h = torch.randn(4, 10), torch.randn(4, 8) * 0.5
+    dt = torch.tensor([0.1, 0.5, 1.0, 3.0])
+    _, once = coarse.step(x, h, dt)
+    _, twice = fine.step(x, fine.step(x, h, dt / 2)[1], dt / 2)  # same sub-step length dt / 6
+    torch.testing.assert_close(once, twice, rtol=0, atol=1e-6)
+    torch.testing.assert_close(coarse.step(x, h, torch.full((4,), 1e-7))[1], h, rtol=0, atol=1e-5)

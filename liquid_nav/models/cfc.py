@@ -85,25 +85,22 @@ class CfCCell(nn.Module):
         self.state_size = hidden_size
         self.mode = mode
         self.backbone_layers = backbone_layers
-        layers: List[nn.Module] = []
-        width = input_size + hidden_size
-        for _ in range(backbone_layers):
-            layers += [nn.Linear(width, backbone_units), _activation(backbone_activation)]
-            width = backbone_units
-        # The first layer that sees [input, h] is split so the input part can be projected for a
-        # whole sequence at once.
-        first_out = backbone_units if backbone_layers > 0 else hidden_size * (1 if mode == "pure" else 4)
+        n_heads = 1 if mode == "pure" else 4
+        # The first affine map of [input, h] (backbone layer or heads) is split into an input part, which a
+        # sequence projects for all steps at once, and a recurrent part.
+        first_out = backbone_units if backbone_layers > 0 else n_heads * hidden_size
         self.input_map = nn.Linear(input_size, first_out)
         self.recurrent_map = nn.Linear(hidden_size, first_out, bias=False)
-        self.backbone_rest = nn.Sequential(*layers[1:]) if backbone_layers > 0 else nn.Identity()
+        rest: List[nn.Module] = [_activation(backbone_activation)] if backbone_layers > 0 else []
+        for _ in range(backbone_layers - 1):
+            rest += [nn.Linear(backbone_units, backbone_units), _activation(backbone_activation)]
+        self.backbone_rest = nn.Sequential(*rest) if rest else nn.Identity()
         self.dropout = nn.Dropout(dropout)
-        n_heads = 1 if mode == "pure" else 4
-        self.heads = nn.Linear(width, n_heads * hidden_size) if backbone_layers > 0 else nn.Identity()
+        self.heads = nn.Linear(backbone_units, n_heads * hidden_size) if backbone_layers > 0 else nn.Identity()
         _add_pure_mode_parameters(self, hidden_size, mode)
-        for weight in (self.input_map.weight, self.recurrent_map.weight):
-            nn.init.xavier_uniform_(weight)
-        if isinstance(self.heads, nn.Linear):
-            nn.init.xavier_uniform_(self.heads.weight)
+        for module in [self.input_map, self.recurrent_map, self.heads, *self.backbone_rest.children()]:
+            if isinstance(module, nn.Linear):
+                nn.init.xavier_uniform_(module.weight)
 
     def project_inputs(self, x: Tensor) -> Tensor:
         """Input part of the first affine map; x (..., input_size)."""

@@ -20,7 +20,7 @@ HEAD_NAMES = ("cfc_ncp", "ltc_ncp", "cfc", "lstm", "gru", "ctrnn")
 
 
 class CellHead(nn.Module):
-    """A CfC / Sparse-CfC / LTC cell plus a readout (identity for the wired cells, whose output is the motor layer).
+    """A CfC / Sparse-CfC / LTC / CT-RNN cell plus a readout (identity for the wired cells: motor layer output).
 
     ``sequence`` applies the cell's per-call constants (masked weights) once and projects the inputs of
     all steps in one product; the recurrent arithmetic per step is the same code as ``step``.

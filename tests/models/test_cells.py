@@ -169,3 +169,32 @@ def test_ctrnn_integrates_real_time_exactly_in_sub_steps():
     _, twice = fine.step(x, fine.step(x, h, dt / 2)[1], dt / 2)  # same sub-step length dt / 6
     torch.testing.assert_close(once, twice, rtol=0, atol=1e-6)
     torch.testing.assert_close(coarse.step(x, h, torch.full((4,), 1e-7))[1], h, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind,factor", [("cfc", 0.2), ("ltc", 0.6)])
+def test_wired_heads_learn_a_time_dependent_task(kind, factor):
+    """Training through the fused nodes fits a leaky integral over real (irregular) time and a delayed copy."""
+    from liquid_nav.models.heads import CellHead
+
+    torch.manual_seed(0)
+    wiring = build_ncp(NCPConfig.auto(16, 2, 0.5, seed=3), 3)
+    head = CellHead(WiredCfCCell(wiring) if kind == "cfc" else LTCCell(wiring), torch.nn.Identity(), 2)
+    generator = torch.Generator().manual_seed(1)
+    x = torch.randn(16, 20, 3, generator=generator)
+    dts = torch.rand(16, 20, generator=generator) * 1.5 + 0.25
+    target = torch.zeros(16, 20, 2)
+    integral = torch.zeros(16)
+    for i in range(20):
+        integral = integral * torch.exp(-dts[:, i] / 3) + 0.3 * x[:, i, 0] * dts[:, i]
+        target[:, i, 0] = integral
+        if i:
+            target[:, i, 1] = 0.5 * x[:, i - 1, 1]
+    optimiser = torch.optim.Adam(head.parameters(), lr=0.02)
+    losses = []
+    for _ in range(80):
+        optimiser.zero_grad()
+        loss = torch.nn.functional.mse_loss(head.sequence(x, dts, torch.zeros(16, wiring.units))[0], target)
+        loss.backward()
+        optimiser.step()
+        losses.append(loss.item())
+    assert losses[-1] < factor * losses[0]

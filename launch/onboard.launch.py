@@ -12,6 +12,7 @@ from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
+from launch_ros.parameter_descriptions import ParameterValue
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -22,12 +23,14 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("model", description="policy checkpoint (or exported .onnx for onnxruntime/tensorrt)"),
         DeclareLaunchArgument("params_file", default_value=default_params, description="node parameters YAML"),
         DeclareLaunchArgument("namespace", default_value="", description="namespace for both nodes"),
-        DeclareLaunchArgument("camera_topic", default_value="camera/image_raw", description="camera driver's image topic"),
+        DeclareLaunchArgument("camera_topic", default_value="camera/image_raw",
+                              description="camera driver's image topic"),
         DeclareLaunchArgument("cmd_vel_topic", default_value="/mavros/setpoint_velocity/cmd_vel",
                               description="autopilot bridge's velocity setpoint topic (TwistStamped)"),
         Node(
             package="liquid_nav", executable="controller_node", name="controller_node", namespace=namespace,
-            output="screen", parameters=[params_file, {"model_path": LaunchConfiguration("model")}],
+            output="screen",
+            parameters=[params_file, {"model_path": ParameterValue(LaunchConfiguration("model"), value_type=str)}],
             remappings=[("camera/image_raw", LaunchConfiguration("camera_topic"))],
         ),
         Node(

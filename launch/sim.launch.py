@@ -35,15 +35,16 @@ def generate_launch_description() -> LaunchDescription:
         Node(
             package="liquid_nav", executable="sim_node", name="sim_node", namespace=namespace, output="screen",
             parameters=[params_file, {
-                "world": LaunchConfiguration("world"),
+                "world": ParameterValue(LaunchConfiguration("world"), value_type=str),
                 "seed": ParameterValue(LaunchConfiguration("seed"), value_type=int),
-                "expert_command_topic": LaunchConfiguration("expert_topic"),
+                "expert_command_topic": ParameterValue(LaunchConfiguration("expert_topic"), value_type=str),
             }],
         ),
         Node(
             package="liquid_nav", executable="controller_node", name="controller_node", namespace=namespace,
             output="screen", condition=IfCondition(LaunchConfiguration("start_controller")),
-            parameters=[params_file, {"model_path": LaunchConfiguration("model"), "use_sim_time": use_sim_time}],
+            parameters=[params_file, {"model_path": ParameterValue(LaunchConfiguration("model"), value_type=str),
+                                      "use_sim_time": use_sim_time}],
         ),
         Node(
             package="liquid_nav", executable="safety_node", name="safety_node", namespace=namespace, output="screen",

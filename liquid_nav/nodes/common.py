@@ -50,7 +50,8 @@ class ParamSpec:
         if self.choices:
             descriptor.additional_constraints = "one of: " + ", ".join(self.choices)
         if self.low is not None and isinstance(self.default, float):
-            descriptor.floating_point_range = [FloatingPointRange(from_value=float(self.low), to_value=float(self.high))]
+            descriptor.floating_point_range = [
+                FloatingPointRange(from_value=float(self.low), to_value=float(self.high))]
         elif self.low is not None and isinstance(self.default, int) and not isinstance(self.default, bool):
             descriptor.integer_range = [IntegerRange(from_value=int(self.low), to_value=int(self.high), step=1)]
         return descriptor
@@ -99,9 +100,10 @@ def twist_to_command(message: TwistStamped) -> np.ndarray:
     return np.array([twist.linear.x, twist.linear.y, twist.linear.z, twist.angular.z], dtype=np.float64)
 
 
-def diagnostic_status(name: str, level: bytes, message: str, values: Dict[str, Any], hardware_id: str = "") -> DiagnosticStatus:
+def diagnostic_status(name: str, level: bytes, message: str, values: Dict[str, Any]) -> DiagnosticStatus:
+    """A DiagnosticStatus whose key/values are ``str()`` of ``values``."""
     return DiagnosticStatus(
-        level=level, name=name, message=message, hardware_id=hardware_id,
+        level=level, name=name, message=message,
         values=[KeyValue(key=str(key), value=str(value)) for key, value in values.items()],
     )
 

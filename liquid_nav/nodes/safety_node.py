@@ -119,7 +119,8 @@ class SafetyNode(Node):
         mode = self.gate.mode(self._now())
         status = diagnostic_status("liquid_nav/safety", _LEVELS[mode], mode.value,
                                    {"mode": mode.value, **self.gate.counters.as_dict()})
-        self._diagnostics.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()), status=[status]))
+        header = Header(stamp=self.get_clock().now().to_msg())
+        self._diagnostics.publish(DiagnosticArray(header=header, status=[status]))
 
     def _on_estop_topic(self, message: Bool) -> None:
         if message.data:
@@ -129,7 +130,8 @@ class SafetyNode(Node):
 
     def _on_arm(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
         if request.data and self.get_clock().now().nanoseconds == 0:
-            response.success, response.message = False, "refused: no time yet (use_sim_time is set and no /clock received)"
+            response.success = False
+            response.message = "refused: no time yet (use_sim_time is set and no /clock received)"
         else:
             response.success, response.message = self.gate.arm(self._now()) if request.data else self.gate.disarm()
         self.get_logger().info(f"arm({request.data}): {response.message}")

@@ -62,8 +62,8 @@ def _cfc_update(heads: Tensor, hidden: int, t: Tensor, mode: str, w_tau: Tensor,
     """Closed-form state update from the fused head pre-activations ``heads`` (B, k*hidden), t (B, 1)."""
     if mode == "pure":
         return amplitude - amplitude * torch.exp(-t * (torch.abs(w_tau) + torch.abs(heads))) * heads
-    f1_f2, t_a, t_b = heads.split([2 * hidden, hidden, hidden], dim=1)
-    f1, f2 = torch.tanh(f1_f2).split(hidden, dim=1)
+    z1, z2, t_a, t_b = heads.split(hidden, dim=1)
+    f1, f2 = torch.tanh(z1), torch.tanh(z2)
     gate = torch.sigmoid(torch.addcmul(t_b, t_a, t))
     if mode == "no_gate":
         return torch.addcmul(f1, gate, f2)

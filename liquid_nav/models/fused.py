@@ -18,8 +18,9 @@ def _layer_forward(z: Tensor, size: int, t: Tensor, mode: str, w_tau: Tensor, am
     """New layer state from pre-activations z (B, heads*size); the arithmetic of ``cfc._cfc_update``."""
     if mode == "pure":
         return amplitude - amplitude * torch.exp(-t * (w_tau.abs() + z.abs())) * z
-    f1, f2 = torch.tanh(z[:, :2 * size]).split(size, dim=1)
-    gate = torch.sigmoid(torch.addcmul(z[:, 3 * size:], z[:, 2 * size:3 * size], t))
+    z1, z2, t_a, t_b = z.split(size, dim=1)
+    f1, f2 = torch.tanh(z1), torch.tanh(z2)
+    gate = torch.sigmoid(torch.addcmul(t_b, t_a, t))
     return torch.addcmul(f1, gate, f2) if mode == "no_gate" else torch.lerp(f1, f2, gate)
 
 
@@ -63,9 +64,8 @@ class WiredCfCSequence(torch.autograd.Function):
         prev: List[List[Tensor]] = [[], [], []]
         pre: List[List[Tensor]] = [[], [], []]
         outputs = []
-        for step in range(projected.shape[1]):
-            tt = t[:, step:step + 1]
-            z0 = torch.addmm(projected[:, step], h_inter, r0)
+        for drive, tt in zip(projected.unbind(1), t.t().unsqueeze(2).unbind(0)):
+            z0 = torch.addmm(drive, h_inter, r0)
             prev[0].append(h_inter)
             h_inter = _layer_forward(z0, n_inter, tt, mode, *params[0])
             z1 = torch.addmm(torch.addmm(b1, h_inter, w1), h_command, r1)

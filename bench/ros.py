@@ -180,6 +180,22 @@ def measure(probe: Probe, rate: float, seconds: float, pids: Dict[str, int]) -> 
             "stats": {key: percentiles(values) for key, values in samples.items()}}
 
 
+def time_policy_step(policy, backend_name: str, steps: int = 60) -> Dict[str, float]:
+    """Latency of the bare backend step (no ROS) on a 144x256 frame, for the overhead figure."""
+    from liquid_nav.runtime.backends import make_backend_from_policy
+
+    backend = make_backend_from_policy(policy, backend_name)
+    frame = np.random.default_rng(0).integers(0, 256, (144, 256, 3), dtype=np.uint8)
+    for _ in range(5):
+        backend.step(frame, 1 / 30)
+    samples = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        backend.step(frame, 1 / 30)
+        samples.append((time.perf_counter() - start) * 1e3)
+    return percentiles(samples)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=15.0, help="measurement time at 30 Hz")
@@ -201,6 +217,7 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="liquid_nav_bench_"))
     policy = Policy.from_config(PolicyConfig())
     checkpoint = save_checkpoint(workdir / "default.ckpt", policy, {"purpose": "bench (untrained)"})
+    step_ms = time_policy_step(policy, options.backend)
     params = str(REPO / "config" / "sim.yaml")
     nodes = {
         "controller_node": start_node("controller_node", workdir, "--params-file", params, "-p", f"model_path:={checkpoint}",
@@ -215,6 +232,8 @@ def main() -> None:
         print(f"liquid_nav ROS 2 benchmark: {os.cpu_count()} CPUs, rmw {os.environ.get('RMW_IMPLEMENTATION', 'default (Fast DDS)')}, "
               f"model {config.head} {config.preprocessing.height}x{config.preprocessing.width} untrained, {options.backend} backend, "
               f"{sum(p.numel() for p in policy.parameters())} parameters")
+        print(f"policy step alone, in this process ({options.backend}, 1 thread): "
+              f"p50 {step_ms['p50']:.2f} ms, p99 {step_ms['p99']:.2f} ms")
         result = measure(probe, 30.0, options.seconds, pids)
         stats = result["stats"]
         frames = stats["image"]["n"]
@@ -227,6 +246,8 @@ def main() -> None:
             print(f"{label:34s} {s['p50']:7.2f} {s['p99']:7.2f} {s['max']:7.2f}")
         e2e = stats["cmd_vel"]
         transport = stats["image"]
+        print(f"  end-to-end p50 minus the bare policy step p50: {e2e['p50'] - step_ms['p50']:.2f} ms "
+              "(transport, conversion, safety hop and CPU contention)")
         print("\nratios to the anchors (lower is better):")
         print(f"  image transport p50 {transport['p50']:.2f} ms / anchor {ANCHOR_TRANSPORT_P50_MS} ms = "
               f"{transport['p50'] / ANCHOR_TRANSPORT_P50_MS:.2f}x")

@@ -4,7 +4,9 @@
 
 Train step = forward over (B=32, L=64, 32 features) + MSE + backward + Adam. Activation memory is the
 bytes autograd keeps for backward during one training forward (unique storages, via saved-tensor
-hooks), the part of peak memory that grows with B x L. Latency = one control step at batch 1.
+hooks), the part of peak memory that grows with B x L (process peak RSS is too coarse: these heads'
+activations fit in memory the allocator already holds after start-up). Latency = one control step at
+batch 1.
 ncps is run with its default dt = 1 (its per-sample timespans crash for B > 1); ours get per-sample dt.
 """
 from __future__ import annotations

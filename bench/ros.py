@@ -232,7 +232,7 @@ def main() -> None:
         print(f"liquid_nav ROS 2 benchmark: {os.cpu_count()} CPUs, rmw {os.environ.get('RMW_IMPLEMENTATION', 'default (Fast DDS)')}, "
               f"model {config.head} {config.preprocessing.height}x{config.preprocessing.width} untrained, {options.backend} backend, "
               f"{sum(p.numel() for p in policy.parameters())} parameters")
-        print(f"policy step alone, in this process ({options.backend}, 1 thread): "
+        print(f"policy step alone, in this process ({options.backend}; torch limited to 1 thread): "
               f"p50 {step_ms['p50']:.2f} ms, p99 {step_ms['p99']:.2f} ms")
         result = measure(probe, 30.0, options.seconds, pids)
         stats = result["stats"]

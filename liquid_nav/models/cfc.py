@@ -58,7 +58,7 @@ def _check_mode(mode: str) -> None:
         raise ValueError(f"unknown CfC mode {mode!r}; expected one of {list(CFC_MODES)}")
 
 
-def _cfc_update(heads: Tensor, hidden: int, t: Tensor, mode: str, w_tau: Tensor, amplitude: Tensor) -> Tensor:
+def cfc_update(heads: Tensor, hidden: int, t: Tensor, mode: str, w_tau: Tensor, amplitude: Tensor) -> Tensor:
     """Closed-form state update from the fused head pre-activations ``heads`` (B, k*hidden), t (B, 1)."""
     if mode == "pure":
         return amplitude - amplitude * torch.exp(-t * (torch.abs(w_tau) + torch.abs(heads))) * heads
@@ -119,7 +119,7 @@ class CfCCell(nn.Module):
         if self.backbone_layers > 0:
             z = self.dropout(self.backbone_rest(z))
             z = self.heads(z)
-        new_h = _cfc_update(z, self.hidden_size, t.unsqueeze(1), self.mode, self.w_tau, self.amplitude)
+        new_h = cfc_update(z, self.hidden_size, t.unsqueeze(1), self.mode, self.w_tau, self.amplitude)
         return new_h, new_h
 
     def step(self, x: Tensor, h: Tensor, t: Tensor) -> Tuple[Tensor, Tensor]:
@@ -186,13 +186,13 @@ class WiredCfCCell(nn.Module):
         t = t.unsqueeze(1)
         m, c = self.n_motor, self.n_command
         w, amplitude = self.w_tau, self.amplitude
-        inter = _cfc_update(torch.addmm(projected, h[:, m + c:], prepared[1]), self.n_inter, t, self.mode,
+        inter = cfc_update(torch.addmm(projected, h[:, m + c:], prepared[1]), self.n_inter, t, self.mode,
                             w[:, m + c:], amplitude[:, m + c:])
         drive = torch.addmm(self.input_maps[1].bias, inter, prepared[2])
-        command = _cfc_update(torch.addmm(drive, h[:, m:m + c], prepared[3]), c, t, self.mode,
+        command = cfc_update(torch.addmm(drive, h[:, m:m + c], prepared[3]), c, t, self.mode,
                               w[:, m:m + c], amplitude[:, m:m + c])
         drive = torch.addmm(self.input_maps[2].bias, command, prepared[4])
-        motor = _cfc_update(torch.addmm(drive, h[:, :m], prepared[5]), m, t, self.mode, w[:, :m], amplitude[:, :m])
+        motor = cfc_update(torch.addmm(drive, h[:, :m], prepared[5]), m, t, self.mode, w[:, :m], amplitude[:, :m])
         return motor, torch.cat([motor, command, inter], dim=1)
 
     def step(self, x: Tensor, h: Tensor, t: Tensor) -> Tuple[Tensor, Tensor]:

@@ -1,10 +1,11 @@
-"""Fused training path for Sparse-CfC sequences: one autograd node with a hand-written backward (BPTT).
+"""Fused training paths for Sparse-CfC and LTC sequences: one autograd node with a hand-written backward.
 
-Autograd on a Python time loop records ~40 tiny operations per step and spends most of a training
-step on bookkeeping. Here the forward loop runs without recording, keeps only what the backward needs
-(tanh and gate values per layer, previous states) and the backward walks the sequence in reverse; all
-weight gradients are then one matrix product over B x L. The arithmetic is exactly that of
-:meth:`liquid_nav.models.cfc.WiredCfCCell.recurrent_step_with` (tested against it and by gradcheck).
+Autograd on a Python time loop records dozens of tiny operations per step and spends most of a training
+step on bookkeeping. Here the forward loop runs without recording and keeps the pre-activations (or
+potentials); the local derivatives are formed for all steps at once, the backward walks the sequence in
+reverse (BPTT) and weight gradients are single matrix products over all steps. The forward arithmetic is
+the cells' own (``cfc.cfc_update``; the LTC solver step); equality with stepping and the gradients are
+tested (gradcheck).
 """
 from __future__ import annotations
 
@@ -13,15 +14,8 @@ from typing import List, Tuple
 import torch
 from torch import Tensor
 
-
-def _layer_forward(z: Tensor, size: int, t: Tensor, mode: str, w_tau: Tensor, amplitude: Tensor) -> Tensor:
-    """New layer state from pre-activations z (B, heads*size); the arithmetic of ``cfc._cfc_update``."""
-    if mode == "pure":
-        return amplitude - amplitude * torch.exp(-t * (w_tau.abs() + z.abs())) * z
-    z1, z2, t_a, t_b = z.split(size, dim=1)
-    f1, f2 = torch.tanh(z1), torch.tanh(z2)
-    gate = torch.sigmoid(torch.addcmul(t_b, t_a, t))
-    return torch.addcmul(f1, gate, f2) if mode == "no_gate" else torch.lerp(f1, f2, gate)
+from liquid_nav.models.cfc import cfc_update
+from liquid_nav.models.ltc import ltc_unfold, unfold_constant
 
 
 def _local_derivatives(z: Tensor, size: int, t: Tensor, mode: str, w_tau: Tensor,
@@ -67,13 +61,13 @@ class WiredCfCSequence(torch.autograd.Function):
         for drive, tt in zip(projected.unbind(1), t.t().unsqueeze(2).unbind(0)):
             z0 = torch.addmm(drive, h_inter, r0)
             prev[0].append(h_inter)
-            h_inter = _layer_forward(z0, n_inter, tt, mode, *params[0])
+            h_inter = cfc_update(z0, n_inter, tt, mode, *params[0])
             z1 = torch.addmm(torch.addmm(b1, h_inter, w1), h_command, r1)
             prev[1].append(h_command)
-            h_command = _layer_forward(z1, n_command, tt, mode, *params[1])
+            h_command = cfc_update(z1, n_command, tt, mode, *params[1])
             z2 = torch.addmm(torch.addmm(b2, h_command, w2), h_motor, r2)
             prev[2].append(h_motor)
-            h_motor = _layer_forward(z2, n_motor, tt, mode, *params[2])
+            h_motor = cfc_update(z2, n_motor, tt, mode, *params[2])
             for store, item in zip(pre, (z0, z1, z2)):
                 store.append(item)
             outputs.append(h_motor)
@@ -136,7 +130,7 @@ class WiredCfCSequence(torch.autograd.Function):
 class LTCSequence(torch.autograd.Function):
     """Fused LTC sequence: (projected (B,L,2N), v0 (B,N), t (B,L), prepared...) -> potentials after each step (B,L,N).
 
-    Same arithmetic as :meth:`liquid_nav.models.ltc.LTCCell.recurrent_step_with`. The forward keeps the
+    The forward runs the cell's own unfold (``ltc.ltc_unfold``) and keeps the
     potentials, synapse activations and denominators of every unfold; local derivatives are formed for
     all unfolds at once, the backward walks steps and unfolds in reverse with three products and three
     element-wise operations per unfold, and parameter gradients are single reductions over all of them.
@@ -145,18 +139,12 @@ class LTCSequence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, unfolds: int, epsilon: float, projected: Tensor, v: Tensor, t: Tensor, gather: Tensor,
                 sigma_mu: Tensor, scatter: Tensor, leak_num: Tensor, gleak: Tensor, cm: Tensor) -> Tensor:
-        units = v.shape[1]
-        constant_leak = torch.cat([leak_num, gleak + epsilon])
         potentials, activations, denominators, states = [v], [], [], []
-        for step in range(projected.shape[1]):
-            cm_t = cm * (unfolds / t[:, step:step + 1])
-            constant = projected[:, step] + constant_leak
-            constant[:, units:] += cm_t
+        for drive, dt in zip(projected.unbind(1), t.t().unsqueeze(2).unbind(0)):
+            cm_t = cm * (unfolds / dt)
+            constant = unfold_constant(drive, leak_num, gleak, cm_t, epsilon)
             for _ in range(unfolds):
-                activation = torch.sigmoid(torch.addmm(-sigma_mu, v, gather))
-                num_den = torch.addmm(constant, activation, scatter)
-                denominator = num_den[:, units:]
-                v = torch.addcmul(num_den[:, :units], cm_t, v) / denominator
+                v, activation, denominator = ltc_unfold(v, constant, cm_t, gather, sigma_mu, scatter)
                 potentials.append(v)
                 activations.append(activation)
                 denominators.append(denominator)

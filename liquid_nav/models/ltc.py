@@ -40,6 +40,21 @@ def inverse_softplus(x: Tensor) -> Tensor:
     return x + torch.log(-torch.expm1(-x))
 
 
+def unfold_constant(projected: Tensor, leak_num: Tensor, gleak: Tensor, cm_t: Tensor, epsilon: float) -> Tensor:
+    """The part of [numerator | denominator] fixed over a step's unfolds: sensory synapses, leak, cm / dt'."""
+    return projected + torch.cat([leak_num, gleak + epsilon]) + torch.cat([torch.zeros_like(cm_t), cm_t], dim=1)
+
+
+def ltc_unfold(v: Tensor, constant: Tensor, cm_t: Tensor, gather: Tensor, sigma_mu: Tensor,
+               scatter: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+    """One semi-implicit unfold; returns (new potentials, synapse activations, denominators)."""
+    units = v.shape[1]
+    activation = torch.sigmoid(torch.addmm(-sigma_mu, v, gather))
+    num_den = torch.addmm(constant, activation, scatter)
+    denominator = num_den[:, units:]
+    return torch.addcmul(num_den[:, :units], cm_t, v) / denominator, activation, denominator
+
+
 class LTCCell(nn.Module):
     """Wired LTC cell; state (B, units) in neuron-index order, output = affine(motor potentials)."""
 
@@ -104,14 +119,10 @@ class LTCCell(nn.Module):
                             t: Tensor) -> Tuple[Tensor, Tensor]:
         """Advance potentials v (B, units) by elapsed time t (B,) given :meth:`project_inputs` output."""
         gather, sigma_mu, scatter, leak_num, gleak, cm = prepared
-        units = self.state_size
         cm_t = cm * (self.unfolds / t).unsqueeze(1)
-        # Constant parts of [numerator | denominator] over the unfolds: leak and sensory synapses.
-        constant = projected + torch.cat([leak_num, gleak + self.epsilon]) + torch.cat([torch.zeros_like(cm_t), cm_t], 1)
+        constant = unfold_constant(projected, leak_num, gleak, cm_t, self.epsilon)
         for _ in range(self.unfolds):
-            activation = torch.sigmoid(torch.addmm(-sigma_mu, v, gather))
-            num_den = torch.addmm(constant, activation, scatter)
-            v = torch.addcmul(num_den[:, :units], cm_t, v) / num_den[:, units:]
+            v = ltc_unfold(v, constant, cm_t, gather, sigma_mu, scatter)[0]
         output = v[:, :self.output_size] * self.output_w + self.output_b
         return output, v
 

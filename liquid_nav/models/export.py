@@ -22,20 +22,26 @@ OPSET = 17
 
 
 def export_step_onnx(policy: Policy, path: Optional[Union[str, Path]] = None) -> bytes:
-    """Export ``policy.step`` (batch 1) to ONNX; writes ``path`` if given and returns the model bytes."""
+    """Export ``policy.step`` (batch 1, eval mode) to ONNX; writes ``path`` if given and returns the model bytes.
+
+    The policy's training/eval mode is left as it was.
+    """
     import onnx  # lazily: export is an optional extra
 
-    policy = policy.eval()
     height, width, _ = policy.config.preprocessing.shape
     device = policy.output_scale.device
     example = (torch.zeros(1, height, width, 3, dtype=torch.uint8, device=device),
                policy.initial_state(1), torch.full((1,), 1.0 / 30.0, device=device))
     buffer = io.BytesIO()
+    was_training = policy.training
     # The TorchScript-based exporter (dynamo=False) needs no onnxscript; torch >= 2.9 flags it as deprecated.
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=DeprecationWarning)
-        torch.onnx.export(PolicyStep(policy).eval(), example, buffer, input_names=list(INPUT_NAMES),
-                          output_names=list(OUTPUT_NAMES), opset_version=OPSET, dynamo=False)
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=DeprecationWarning)
+            torch.onnx.export(PolicyStep(policy).eval(), example, buffer, input_names=list(INPUT_NAMES),
+                              output_names=list(OUTPUT_NAMES), opset_version=OPSET, dynamo=False)
+    finally:
+        policy.train(was_training)
     model = onnx.load_from_string(buffer.getvalue())
     entry = model.metadata_props.add()
     entry.key, entry.value = CONFIG_KEY, json.dumps(policy.config.to_dict(), sort_keys=True)

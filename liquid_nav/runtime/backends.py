@@ -230,7 +230,7 @@ def make_backend_from_policy(policy, name: str = "torch", device: str = "cpu",
         return TorchBackend(policy, device=device, script=name == "torchscript")
     from liquid_nav.models.export import export_step_onnx
 
-    onnx_model = export_step_onnx(policy.cpu())
+    onnx_model = export_step_onnx(policy)
     if name == "onnxruntime":
         return OnnxRuntimeBackend(onnx_model, device=device, cache_dir=cache_dir)
     return TensorRTBackend(onnx_model, policy.config, cache_dir=cache_dir)

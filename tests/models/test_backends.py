@@ -92,3 +92,15 @@ def test_prepare_frame_resizes_with_area_and_rejects_bad_frames():
         prepare_frame(np.zeros((72, 128, 3), np.float32), config)
     with pytest.raises(ValueError, match="RGB uint8"):
         prepare_frame(np.zeros((72, 128), np.uint8), config)
+
+
+def test_export_uses_eval_mode_and_leaves_the_policy_mode_alone():
+    import onnxruntime as ort
+
+    policy = small_policy("cfc_ncp", seed=2, perception_dropout=0.5).train()
+    session = ort.InferenceSession(export_step_onnx(policy))
+    assert policy.training
+    frame = _frames(1, seed=8, shape=(72, 128, 3))
+    command = session.run(None, {"image": frame, "state": np.zeros((1, policy.state_size), np.float32),
+                                 "dt": np.array([0.03], np.float32)})[0][0]
+    np.testing.assert_allclose(command, _reference_rollout(policy.eval(), frame, [0.03])[0], atol=1e-5)

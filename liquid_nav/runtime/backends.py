@@ -223,7 +223,10 @@ class TensorRTBackend(InferenceBackend):
 
 def make_backend_from_policy(policy, name: str = "torch", device: str = "cpu",
                              cache_dir: Optional[Path] = None) -> InferenceBackend:
-    """A backend for an in-memory policy (exporting it to ONNX in memory where the backend needs that)."""
+    """A backend for an in-memory policy (exporting it to ONNX in memory where the backend needs that).
+
+    The torch backends use the policy object itself: it is moved to ``device`` and put in eval mode.
+    """
     if name not in BACKEND_NAMES:
         raise ValueError(f"unknown inference backend {name!r}; expected one of {list(BACKEND_NAMES)}")
     if name in ("torch", "torchscript"):

@@ -122,7 +122,7 @@ def load_checkpoint(path: PathLike, map_location: str = "cpu") -> LoadedCheckpoi
     try:
         config = PolicyConfig.from_dict(header["config"])
         policy = Policy(config)
-    except (ConfigError, WiringError, ValueError) as error:
+    except (ConfigError, WiringError, ValueError, TypeError) as error:
         raise CheckpointError(f"{path}: the stored model config is invalid: {error}") from error
     try:
         state_dict = torch.load(io.BytesIO(data[payload_start:]), map_location=map_location, weights_only=True)

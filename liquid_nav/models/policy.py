@@ -15,6 +15,7 @@ from torch import Tensor, nn
 from liquid_nav.models.heads import HEAD_NAMES, build_head
 from liquid_nav.models.perception import PerceptionCNN
 from liquid_nav.models.preprocessing import PreprocessingConfig
+from liquid_nav.models.validation import check_field_types
 from liquid_nav.models.wiring import NCPConfig, build_ncp
 
 COMMAND_NAMES = ("vx", "vy", "vz", "yaw_rate")
@@ -48,11 +49,17 @@ class PolicyConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        check_field_types(self, ConfigError, "policy config")
         if self.head not in HEAD_NAMES:
             raise ConfigError(f"policy config: head must be one of {list(HEAD_NAMES)}, got {self.head!r}")
-        if len(self.output_scale) != 4:
-            raise ConfigError(f"policy config: output_scale needs 4 values (vx, vy, vz, yaw_rate), "
-                              f"got {self.output_scale}")
+        if (not isinstance(self.output_scale, (list, tuple)) or len(self.output_scale) != 4
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in self.output_scale)):
+            raise ConfigError(f"policy config: output_scale needs 4 numbers (vx, vy, vz, yaw_rate), "
+                              f"got {self.output_scale!r}")
+        for name in ("preprocessing", "ncp"):
+            expected = PreprocessingConfig if name == "preprocessing" else NCPConfig
+            if not isinstance(getattr(self, name), expected):
+                raise ConfigError(f"policy config: {name} must be a {expected.__name__}, got {getattr(self, name)!r}")
         if self.head in ("cfc_ncp", "ltc_ncp") and self.ncp.motor_neurons != 4:
             raise ConfigError(f"policy config: ncp.motor_neurons must be 4 (one per command), "
                               f"got {self.ncp.motor_neurons}")

@@ -12,6 +12,8 @@ from typing import Any, Dict, Tuple
 import cv2
 import numpy as np
 
+from liquid_nav.models.validation import check_field_types
+
 # Dataset statistics of the published model (anchors.md, section 1), RGB order.
 PUBLISHED_MEAN = (0.41718618, 0.48529191, 0.38133072)
 PUBLISHED_VAR = (0.057, 0.05, 0.061)
@@ -29,12 +31,18 @@ class PreprocessingConfig:
     var: Tuple[float, float, float] = PUBLISHED_VAR
 
     def __post_init__(self) -> None:
+        check_field_types(self, ValueError, "preprocessing")
         if self.channel_order not in ("rgb", "bgr"):
             raise ValueError(f"preprocessing.channel_order must be 'rgb' or 'bgr', got {self.channel_order!r}")
         if self.height < 32 or self.width < 32:
             raise ValueError(f"preprocessing: input must be at least 32x32 pixels, got {self.height}x{self.width}")
-        if len(self.mean) != 3 or len(self.var) != 3 or min(self.var) <= 0:
-            raise ValueError(f"preprocessing: mean and var need 3 values each, var > 0; got {self.mean}, {self.var}")
+        for name in ("mean", "var"):
+            values = getattr(self, name)
+            if (not isinstance(values, (list, tuple)) or len(values) != 3
+                    or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)):
+                raise ValueError(f"preprocessing.{name} needs 3 numbers (R, G, B), got {values!r}")
+        if min(self.var) <= 0:
+            raise ValueError(f"preprocessing.var must be > 0, got {self.var}")
         object.__setattr__(self, "mean", tuple(float(v) for v in self.mean))
         object.__setattr__(self, "var", tuple(float(v) for v in self.var))
 

@@ -16,6 +16,8 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
+from liquid_nav.models.validation import check_field_types
+
 
 class WiringError(ValueError):
     """An NCP wiring configuration that cannot be built."""
@@ -35,6 +37,7 @@ class NCPConfig:
     seed: int = 22224
 
     def __post_init__(self) -> None:
+        check_field_types(self, WiringError, "ncp")
         for name in ("inter_neurons", "command_neurons", "motor_neurons", "sensory_fanout", "inter_fanout",
                      "motor_fanin"):
             if int(getattr(self, name)) < 1:

@@ -94,3 +94,15 @@ def test_step_is_torchscriptable(head, rng):
     got = scripted(image, state, dt)
     torch.testing.assert_close(got[0], expected[0], rtol=0, atol=1e-6)
     torch.testing.assert_close(got[1], expected[1], rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("key,value,message", [
+    ("units", "64", "policy config.units must be an integer"),
+    ("time_scale", True, "policy config.time_scale must be a number"),
+    ("output_scale", [3, 1, "x", 1], "output_scale needs 4 numbers"),
+    ("ncp", {"inter_neurons": 18.5}, "ncp.inter_neurons must be an integer"),
+    ("preprocessing", {"height": 72, "width": 128, "mean": [0.4, 0.5]}, "preprocessing.mean needs 3 numbers"),
+])
+def test_ill_typed_config_values_name_the_field(key, value, message):
+    with pytest.raises(ConfigError, match=message):
+        PolicyConfig.from_dict({**PolicyConfig.small().to_dict(), key: value})

@@ -174,3 +174,18 @@ def test_bad_controller_configuration_exits_with_a_clear_message(ros_args, messa
                             cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert "cannot start" in result.stderr and message in result.stderr
+
+
+def test_onboard_nodes_do_not_import_the_simulator():
+    """controller_node and safety_node must run on a Jetson without PyBullet / gymnasium installed."""
+    import os
+    import subprocess
+    import sys
+
+    probe = ("import sys, liquid_nav.nodes.controller_node, liquid_nav.nodes.safety_node; "
+             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pybullet', 'gymnasium') "
+             "or m.startswith('liquid_nav.sim')))")
+    result = subprocess.run([sys.executable, "-c", probe], cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)),
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

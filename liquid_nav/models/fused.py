@@ -9,6 +9,8 @@ tested (gradcheck).
 """
 from __future__ import annotations
 
+import functools
+import warnings
 from typing import List, Tuple
 
 import torch
@@ -42,6 +44,97 @@ def _local_derivatives(z: Tensor, size: int, t: Tensor, mode: str, w_tau: Tensor
     return [torch.stack([first, gate * tanh_grad[..., size:], gate_local * t, gate_local], dim=2)]
 
 
+def _cfc_forward_loop(projected: Tensor, state: Tensor, t: Tensor, r0: Tensor, w1: Tensor, b1: Tensor, r1: Tensor,
+                      w2: Tensor, b2: Tensor, r2: Tensor, w_tau: Tensor, amplitude: Tensor, n_motor: int,
+                      n_command: int, mode: str) -> Tuple[Tensor, Tensor, List[Tensor], List[Tensor]]:
+    """Sparse-CfC over a sequence (the ``WiredCfCCell.recurrent_step_with`` arithmetic, layer by layer).
+
+    Returns motor outputs (B, L, M), the final state, and per layer the stacked previous states
+    (L, B, n) and pre-activations (L, B, heads*n).
+    """
+    m, c = n_motor, n_command
+    n_inter = state.shape[1] - m - c
+    h_motor, h_command, h_inter = state[:, :m], state[:, m:m + c], state[:, m + c:]
+    tau_i, amp_i = w_tau[:, m + c:], amplitude[:, m + c:]
+    tau_c, amp_c = w_tau[:, m:m + c], amplitude[:, m:m + c]
+    tau_m, amp_m = w_tau[:, :m], amplitude[:, :m]
+    prev_i, prev_c, prev_m = [h_inter], [h_command], [h_motor]
+    pre_i: List[Tensor] = []
+    pre_c: List[Tensor] = []
+    pre_m: List[Tensor] = []
+    outputs: List[Tensor] = []
+    times = t.t().unsqueeze(2).unbind(0)
+    drives = projected.unbind(1)
+    for step in range(len(drives)):
+        dt = times[step]
+        z0 = torch.addmm(drives[step], h_inter, r0)
+        h_inter = cfc_update(z0, n_inter, dt, mode, tau_i, amp_i)
+        z1 = torch.addmm(torch.addmm(b1, h_inter, w1), h_command, r1)
+        h_command = cfc_update(z1, c, dt, mode, tau_c, amp_c)
+        z2 = torch.addmm(torch.addmm(b2, h_command, w2), h_motor, r2)
+        h_motor = cfc_update(z2, m, dt, mode, tau_m, amp_m)
+        pre_i.append(z0)
+        pre_c.append(z1)
+        pre_m.append(z2)
+        prev_i.append(h_inter)
+        prev_c.append(h_command)
+        prev_m.append(h_motor)
+        outputs.append(h_motor)
+    final = torch.cat([h_motor, h_command, h_inter], dim=1)
+    # prev_* hold L + 1 states: the state before each step, and the last one.
+    prev = [torch.stack(prev_i), torch.stack(prev_c), torch.stack(prev_m)]
+    return torch.stack(outputs, dim=1), final, prev, [torch.stack(pre_i), torch.stack(pre_c), torch.stack(pre_m)]
+
+
+def _cfc_backward_loop(d_outputs: Tensor, d_final: Tensor, local_i: Tensor, local_c: Tensor, local_m: Tensor,
+                       r0: Tensor, w1: Tensor, r1: Tensor, w2: Tensor, r2: Tensor, n_motor: int, n_command: int,
+                       keep_state_grads: bool) -> Tuple[List[Tensor], Tensor, List[Tensor]]:
+    """Reverse walk: gradients w.r.t. each layer's pre-activations (L, B, heads*n), the initial state,
+    and (if ``keep_state_grads``) w.r.t. each layer's new states (L, B, n)."""
+    m, c = n_motor, n_command
+    d_motor, d_command, d_inter = d_final[:, :m], d_final[:, m:m + c], d_final[:, m + c:]
+    r0_t, w1_t, r1_t, w2_t, r2_t = r0.t(), w1.t(), r1.t(), w2.t(), r2.t()
+    dz_i: List[Tensor] = []
+    dz_c: List[Tensor] = []
+    dz_m: List[Tensor] = []
+    dh_i: List[Tensor] = []
+    dh_c: List[Tensor] = []
+    dh_m: List[Tensor] = []
+    for step in range(d_outputs.shape[1] - 1, -1, -1):
+        d_motor = d_motor + d_outputs[:, step]
+        dz2 = (d_motor.unsqueeze(1) * local_m[step]).flatten(1)
+        d_new_command = torch.addmm(d_command, dz2, w2_t)
+        dz1 = (d_new_command.unsqueeze(1) * local_c[step]).flatten(1)
+        d_new_inter = torch.addmm(d_inter, dz1, w1_t)
+        dz0 = (d_new_inter.unsqueeze(1) * local_i[step]).flatten(1)
+        if keep_state_grads:
+            dh_i.append(d_new_inter)
+            dh_c.append(d_new_command)
+            dh_m.append(d_motor)
+        d_motor, d_command, d_inter = torch.mm(dz2, r2_t), torch.mm(dz1, r1_t), torch.mm(dz0, r0_t)
+        dz_i.append(dz0)
+        dz_c.append(dz1)
+        dz_m.append(dz2)
+    dz = [torch.stack(dz_i[::-1]), torch.stack(dz_c[::-1]), torch.stack(dz_m[::-1])]
+    d_h: List[Tensor] = []
+    if keep_state_grads:
+        d_h = [torch.stack(dh_i[::-1]), torch.stack(dh_c[::-1]), torch.stack(dh_m[::-1])]
+    return dz, torch.cat([d_motor, d_command, d_inter], dim=1), d_h
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled(name: str):
+    """The loop ``name`` compiled with TorchScript once per process (it removes Python's per-operation
+    overhead, ~20 % of a training step); the plain function where TorchScript is unavailable."""
+    function = globals()[name]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # torch >= 2.9 flags torch.jit as deprecated
+            return torch.jit.script(function)
+    except Exception:  # noqa: BLE001 - any TorchScript failure: same arithmetic, interpreted
+        return function
+
+
 class WiredCfCSequence(torch.autograd.Function):
     """(projected (B,L,k*n_inter), state (B,S), t (B,L), prepared weights...) -> (motor (B,L,M), final state)."""
 
@@ -51,139 +144,121 @@ class WiredCfCSequence(torch.autograd.Function):
                 w_tau: Tensor, amplitude: Tensor) -> Tuple[Tensor, Tensor]:
         n_motor, n_command, n_inter = sizes
         m, c = n_motor, n_command
-        h_motor, h_command, h_inter = state[:, :m], state[:, m:m + c], state[:, m + c:]
-        slices = ((m + c, m + c + n_inter), (m, m + c), (0, m))
-        layer_sizes = (n_inter, n_command, n_motor)
-        params = [(w_tau[:, a:b], amplitude[:, a:b]) for a, b in slices]
-        prev: List[List[Tensor]] = [[], [], []]
-        pre: List[List[Tensor]] = [[], [], []]
-        outputs = []
-        for drive, tt in zip(projected.unbind(1), t.t().unsqueeze(2).unbind(0)):
-            z0 = torch.addmm(drive, h_inter, r0)
-            prev[0].append(h_inter)
-            h_inter = cfc_update(z0, n_inter, tt, mode, *params[0])
-            z1 = torch.addmm(torch.addmm(b1, h_inter, w1), h_command, r1)
-            prev[1].append(h_command)
-            h_command = cfc_update(z1, n_command, tt, mode, *params[1])
-            z2 = torch.addmm(torch.addmm(b2, h_command, w2), h_motor, r2)
-            prev[2].append(h_motor)
-            h_motor = cfc_update(z2, n_motor, tt, mode, *params[2])
-            for store, item in zip(pre, (z0, z1, z2)):
-                store.append(item)
-            outputs.append(h_motor)
+        outputs, final, prev, pre = _compiled("_cfc_forward_loop")(projected, state, t, r0, w1, b1, r1, w2, b2, r2,
+                                                                   w_tau, amplitude, m, c, mode)
         # What the backward needs, computed for all steps at once rather than inside the loop.
         t_steps = t.t().unsqueeze(2)
-        derivatives = [d for layer in range(3) for d in
-                       _local_derivatives(torch.stack(pre[layer]), layer_sizes[layer], t_steps, mode, *params[layer])]
+        slices = ((m + c, m + c + n_inter), (m, m + c), (0, m))
+        derivatives = [d for layer, (a, b) in enumerate(slices) for d in
+                       _local_derivatives(pre[layer], b - a, t_steps, mode, w_tau[:, a:b], amplitude[:, a:b])]
         ctx.sizes, ctx.mode = sizes, mode
-        ctx.save_for_backward(r0, w1, r1, w2, r2, w_tau, amplitude, h_inter, h_command,
-                              *[torch.stack(p) for p in prev], *derivatives)
-        return torch.stack(outputs, dim=1), torch.cat([h_motor, h_command, h_inter], dim=1)
+        ctx.save_for_backward(r0, w1, r1, w2, r2, w_tau, amplitude, *prev, *derivatives)
+        return outputs, final
 
     @staticmethod
     def backward(ctx, d_outputs: Tensor, d_final: Tensor):
-        r0, w1, r1, w2, r2, w_tau, amplitude, last_inter, last_command, *rest = ctx.saved_tensors
+        r0, w1, r1, w2, r2, w_tau, amplitude, prev_i, prev_c, prev_m, *derivatives = ctx.saved_tensors
         n_motor, n_command, n_inter = ctx.sizes
         m, c = n_motor, n_command
         pure = ctx.mode == "pure"
-        prev, derivatives = rest[:3], rest[3:]
-        per_layer = 3 if pure else 1
-        local = derivatives[::per_layer]
-        d_motor, d_command, d_inter = d_final[:, :m], d_final[:, m:m + c], d_final[:, m + c:]
-        length = d_outputs.shape[1]
-        dz: List[List[Tensor]] = [[], [], []]
-        d_h: List[List[Tensor]] = [[], [], []]  # gradients w.r.t. each layer's new state (pure-mode parameters)
-        r0_t, w1_t, r1_t, w2_t, r2_t = r0.t(), w1.t(), r1.t(), w2.t(), r2.t()
-        for step in range(length - 1, -1, -1):
-            d_motor = d_motor + d_outputs[:, step]
-            dz2 = (d_motor.unsqueeze(1) * local[2][step]).flatten(1)
-            d_new_command = torch.addmm(d_command, dz2, w2_t)
-            dz1 = (d_new_command.unsqueeze(1) * local[1][step]).flatten(1)
-            d_new_inter = torch.addmm(d_inter, dz1, w1_t)
-            dz0 = (d_new_inter.unsqueeze(1) * local[0][step]).flatten(1)
-            if pure:
-                for store, item in zip(d_h, (d_new_inter, d_new_command, d_motor)):
-                    store.append(item)
-            d_motor, d_command, d_inter = dz2 @ r2_t, dz1 @ r1_t, dz0 @ r0_t
-            for store, item in zip(dz, (dz0, dz1, dz2)):
-                store.append(item)
-        # Weight gradients over all steps at once: (L*B, in)^T @ (L*B, out).
-        dz_all = [torch.cat(store[::-1], dim=0) for store in dz]
-        prev_all = [p.flatten(0, 1) for p in prev]
-        new_inter = torch.cat([prev[0][1:].flatten(0, 1), last_inter], dim=0)
-        new_command = torch.cat([prev[1][1:].flatten(0, 1), last_command], dim=0)
-        d_projected = torch.stack(dz[0][::-1], dim=1)
-        d_state = torch.cat([d_motor, d_command, d_inter], dim=1)
+        local = derivatives[::3] if pure else derivatives
+        dz, d_state, d_h = _compiled("_cfc_backward_loop")(d_outputs.contiguous(), d_final.contiguous(), *local,
+                                                            r0, w1, r1, w2, r2, m, c, pure)
+        # Weight gradients over all steps at once: (L*B, in)^T @ (L*B, out); prev_* hold L + 1 states.
+        dz_i, dz_c, dz_m = (d.flatten(0, 1) for d in dz)
         d_tau = d_amp = None
         if pure:
             slices = ((m + c, m + c + n_inter), (m, m + c), (0, m))
             d_tau, d_amp = torch.zeros_like(w_tau), torch.zeros_like(amplitude)
             for layer, (a, b) in enumerate(slices):
-                d_h_all = torch.stack(d_h[layer][::-1])
-                d_tau[:, a:b] = (d_h_all * derivatives[3 * layer + 1]).sum(dim=(0, 1))
-                d_amp[:, a:b] = (d_h_all * derivatives[3 * layer + 2]).sum(dim=(0, 1))
-        return (None, None, d_projected, d_state, None, prev_all[0].t() @ dz_all[0], new_inter.t() @ dz_all[1],
-                dz_all[1].sum(0), prev_all[1].t() @ dz_all[1], new_command.t() @ dz_all[2], dz_all[2].sum(0),
-                prev_all[2].t() @ dz_all[2], d_tau, d_amp)
+                d_tau[:, a:b] = (d_h[layer] * derivatives[3 * layer + 1]).sum(dim=(0, 1))
+                d_amp[:, a:b] = (d_h[layer] * derivatives[3 * layer + 2]).sum(dim=(0, 1))
+        return (None, None, dz[0].transpose(0, 1), d_state, None,
+                prev_i[:-1].flatten(0, 1).t() @ dz_i, prev_i[1:].flatten(0, 1).t() @ dz_c, dz_c.sum(0),
+                prev_c[:-1].flatten(0, 1).t() @ dz_c, prev_c[1:].flatten(0, 1).t() @ dz_m, dz_m.sum(0),
+                prev_m[:-1].flatten(0, 1).t() @ dz_m, d_tau, d_amp)
+
+
+def _ltc_forward_loop(projected: Tensor, v: Tensor, t: Tensor, gather: Tensor, sigma_mu: Tensor, scatter: Tensor,
+                      leak_num: Tensor, gleak: Tensor, cm: Tensor, unfolds: int,
+                      epsilon: float) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+    """LTC over a sequence with the cell's own unfold; returns the potentials before/after every unfold
+    (L*K + 1, B, N), activations (L*K, B, E), denominators (L*K, B, N) and the step states (B, L, N)."""
+    potentials = [v]
+    activations: List[Tensor] = []
+    denominators: List[Tensor] = []
+    states: List[Tensor] = []
+    times = t.t().unsqueeze(2).unbind(0)
+    drives = projected.unbind(1)
+    for step in range(len(drives)):
+        cm_t = cm * (unfolds / times[step])
+        constant = unfold_constant(drives[step], leak_num, gleak, cm_t, epsilon)
+        for _ in range(unfolds):
+            v, activation, denominator = ltc_unfold(v, constant, cm_t, gather, sigma_mu, scatter)
+            potentials.append(v)
+            activations.append(activation)
+            denominators.append(denominator)
+        states.append(v)
+    return torch.stack(potentials), torch.stack(activations), torch.stack(denominators), torch.stack(states, dim=1)
+
+
+def _ltc_backward_loop(d_states: Tensor, inverse_den: Tensor, den_local: Tensor, activation_local: Tensor,
+                       cm_t_all: Tensor, scatter_t: Tensor, gather_t: Tensor,
+                       unfolds: int) -> Tuple[Tensor, Tensor, Tensor]:
+    """Reverse walk over steps and unfolds: d v_out / d [num | den] (L*K, B, 2N) and d activation (L*K, B, E)
+    for every unfold, and the gradient w.r.t. the initial potentials."""
+    batch, length, units = d_states.shape[0], d_states.shape[1], d_states.shape[2]
+    d_num_den_all = torch.empty(length * unfolds, batch, 2 * units, dtype=d_states.dtype, device=d_states.device)
+    d_activation_all = torch.empty(length * unfolds, batch, scatter_t.shape[1], dtype=d_states.dtype,
+                                   device=d_states.device)
+    d_v = torch.zeros_like(d_states[:, 0])
+    for step in range(length - 1, -1, -1):
+        d_v = d_v + d_states[:, step]
+        cm_t = cm_t_all[step]
+        for index in range(step * unfolds + unfolds - 1, step * unfolds - 1, -1):
+            d_num_den = d_num_den_all[index]
+            d_num = torch.mul(d_v, inverse_den[index], out=d_num_den[:, :units])
+            torch.mul(d_v, den_local[index], out=d_num_den[:, units:])
+            d_activation = torch.mm(d_num_den, scatter_t, out=d_activation_all[index])
+            d_activation.mul_(activation_local[index])
+            d_v = torch.addmm(d_num * cm_t, d_activation, gather_t)
+    return d_num_den_all, d_activation_all, d_v
 
 
 class LTCSequence(torch.autograd.Function):
     """Fused LTC sequence: (projected (B,L,2N), v0 (B,N), t (B,L), prepared...) -> potentials after each step (B,L,N).
 
-    The forward runs the cell's own unfold (``ltc.ltc_unfold``) and keeps the
-    potentials, synapse activations and denominators of every unfold; local derivatives are formed for
-    all unfolds at once, the backward walks steps and unfolds in reverse with three products and three
-    element-wise operations per unfold, and parameter gradients are single reductions over all of them.
+    The forward keeps the potentials, synapse activations and denominators of every unfold; local
+    derivatives are formed for all unfolds at once, the backward walks steps and unfolds in reverse with
+    three products and three element-wise operations per unfold, and parameter gradients are single
+    reductions over all of them.
     """
 
     @staticmethod
     def forward(ctx, unfolds: int, epsilon: float, projected: Tensor, v: Tensor, t: Tensor, gather: Tensor,
                 sigma_mu: Tensor, scatter: Tensor, leak_num: Tensor, gleak: Tensor, cm: Tensor) -> Tensor:
-        potentials, activations, denominators, states = [v], [], [], []
-        for drive, dt in zip(projected.unbind(1), t.t().unsqueeze(2).unbind(0)):
-            cm_t = cm * (unfolds / dt)
-            constant = unfold_constant(drive, leak_num, gleak, cm_t, epsilon)
-            for _ in range(unfolds):
-                v, activation, denominator = ltc_unfold(v, constant, cm_t, gather, sigma_mu, scatter)
-                potentials.append(v)
-                activations.append(activation)
-                denominators.append(denominator)
-            states.append(v)
+        potentials, activations, denominators, states = _compiled("_ltc_forward_loop")(
+            projected, v, t, gather, sigma_mu, scatter, leak_num, gleak, cm, unfolds, epsilon)
         # potentials[i] is the input of unfold i and potentials[i + 1] its output.
-        all_potentials = torch.stack(potentials)
-        all_activations = torch.stack(activations)
-        inverse_den = 1.0 / torch.stack(denominators)
+        inverse_den = 1.0 / denominators
         ctx.unfolds = unfolds
-        ctx.save_for_backward(t, gather, scatter, cm, all_potentials, all_activations, inverse_den,
-                              -all_potentials[1:] * inverse_den, all_activations * (1.0 - all_activations))
-        return torch.stack(states, dim=1)
+        ctx.save_for_backward(t, gather, scatter, cm, potentials, activations, inverse_den,
+                              -potentials[1:] * inverse_den, activations * (1.0 - activations))
+        return states
 
     @staticmethod
     def backward(ctx, d_states: Tensor):
         t, gather, scatter, cm, potentials, activations, inverse_den, den_local, activation_local = ctx.saved_tensors
         unfolds = ctx.unfolds
         batch, length, units = d_states.shape[0], d_states.shape[1], cm.shape[0]
-        steps = length * unfolds
-        # d v_out / d [num | den] for every unfold, written in place for the final products.
-        d_num_den_all = d_states.new_empty(steps, batch, 2 * units)
-        d_activation_all = d_states.new_empty(steps, batch, gather.shape[1])
-        scatter_t, gather_t = scatter.t().contiguous(), gather.t().contiguous()
-        cm_t_all = cm * (unfolds / t).t().unsqueeze(2)  # (L, B, N)
-        d_v = torch.zeros_like(d_states[:, 0])
-        for step in range(length - 1, -1, -1):
-            d_v = d_v + d_states[:, step]
-            cm_t = cm_t_all[step]
-            for index in range(step * unfolds + unfolds - 1, step * unfolds - 1, -1):
-                d_num_den = d_num_den_all[index]
-                d_num = torch.mul(d_v, inverse_den[index], out=d_num_den[:, :units])
-                torch.mul(d_v, den_local[index], out=d_num_den[:, units:])
-                d_activation = torch.mm(d_num_den, scatter_t, out=d_activation_all[index])
-                d_activation.mul_(activation_local[index])
-                d_v = torch.addmm(d_num * cm_t, d_activation, gather_t)
+        time_factor = (unfolds / t).t().unsqueeze(2)  # (L, B, 1): d cm_t / d cm
+        d_num_den_all, d_activation_all, d_v = _compiled("_ltc_backward_loop")(
+            d_states.contiguous(), inverse_den, den_local, activation_local, cm * time_factor,
+            scatter.t().contiguous(), gather.t().contiguous(), unfolds)
         # The constant part of [num | den] (sensory drive, leak, cm/dt') is shared by a step's unfolds.
         d_constant = d_num_den_all.view(length, unfolds, batch, 2 * units).sum(1)  # (L, B, 2N)
         d_cm_t = (d_num_den_all[:, :, :units] * potentials[:-1]).view(length, unfolds, batch, units).sum(1)
-        d_cm = ((d_cm_t + d_constant[..., units:]) * (unfolds / t).t().unsqueeze(2)).sum(dim=(0, 1))
+        d_cm = ((d_cm_t + d_constant[..., units:]) * time_factor).sum(dim=(0, 1))
         d_num_den_all = d_num_den_all.flatten(0, 1)
         d_activation_all = d_activation_all.flatten(0, 1)
         d_gather = potentials[:-1].flatten(0, 1).t() @ d_activation_all

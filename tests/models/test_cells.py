@@ -198,3 +198,20 @@ def test_wired_heads_learn_a_time_dependent_task(kind, factor):
         optimiser.step()
         losses.append(loss.item())
     assert losses[-1] < factor * losses[0]
+
+
+def test_compiled_training_loops_equal_their_python_fallback():
+    from liquid_nav.models import fused
+
+    torch.manual_seed(0)
+    cell = WiredCfCCell(WIRING).double()
+    prepared = [p.detach() for p in cell.prepare()]
+    projected = cell.project_inputs(torch.randn(3, 5, 10, dtype=torch.double)).detach()
+    args = (projected, torch.randn(3, WIRING.units, dtype=torch.double), torch.rand(3, 5, dtype=torch.double) + 0.1,
+            prepared[1], prepared[2], cell.input_maps[1].bias.detach(), prepared[3], prepared[4],
+            cell.input_maps[2].bias.detach(), prepared[5], cell.w_tau, cell.amplitude,
+            WIRING.config.motor_neurons, WIRING.config.command_neurons, "default")
+    compiled = fused._compiled("_cfc_forward_loop")
+    assert compiled is not fused._cfc_forward_loop  # TorchScript available here
+    for got, want in zip(compiled(*args)[:2], fused._cfc_forward_loop(*args)[:2]):
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-12)

@@ -202,8 +202,10 @@ class WiredCfCCell(nn.Module):
     def fused_sequence(self, prepared: List[Tensor], projected: Tensor, h: Tensor,
                        t: Tensor) -> Tuple[Tensor, Tensor]:
         """Whole-sequence forward as one autograd node (hand-written backward); same result as stepping."""
-        from liquid_nav.models.fused import WiredCfCSequence
+        from liquid_nav.models.fused import WiredCfCWave, wave_operands
 
-        return WiredCfCSequence.apply((self.n_motor, self.n_command, self.n_inter), self.mode, projected, h, t,
-                                      prepared[1], prepared[2], self.input_maps[1].bias, prepared[3], prepared[4],
-                                      self.input_maps[2].bias, prepared[5], self.w_tau, self.amplitude)
+        sizes = (self.n_motor, self.n_command, self.n_inter)
+        w_block, drive, t_wave = wave_operands(sizes, self.n_heads, projected, t, prepared[1], prepared[2],
+                                               self.input_maps[1].bias, prepared[3], prepared[4],
+                                               self.input_maps[2].bias, prepared[5])
+        return WiredCfCWave.apply(sizes, self.mode, drive, w_block, t_wave, h, self.w_tau, self.amplitude)

@@ -44,82 +44,54 @@ def _local_derivatives(z: Tensor, size: int, t: Tensor, mode: str, w_tau: Tensor
     return [torch.stack([first, gate * tanh_grad[..., size:], gate_local * t, gate_local], dim=2)]
 
 
-def _cfc_forward_loop(projected: Tensor, state: Tensor, t: Tensor, r0: Tensor, w1: Tensor, b1: Tensor, r1: Tensor,
-                      w2: Tensor, b2: Tensor, r2: Tensor, w_tau: Tensor, amplitude: Tensor, n_motor: int,
-                      n_command: int, mode: str) -> Tuple[Tensor, Tensor, List[Tensor], List[Tensor]]:
-    """Sparse-CfC over a sequence (the ``WiredCfCCell.recurrent_step_with`` arithmetic, layer by layer).
+def _wave_forward_loop(drive: Tensor, w_block: Tensor, t_wave: Tensor, init: Tensor, w_tau: Tensor,
+                       amplitude: Tensor, n_motor: int, n_command: int, mode: str) -> Tuple[Tensor, Tensor]:
+    """Sparse-CfC in wavefront order: iteration k updates inter neurons for step k, command neurons for
+    step k - 1 and motor neurons for step k - 2 at once (each reads only the previous iteration's
+    values), which is the layer-by-layer step order rearranged into one product per iteration.
 
-    Returns motor outputs (B, L, M), the final state, and per layer the stacked previous states
-    (L, B, n) and pre-activations (L, B, heads*n).
+    drive (K, B, heads*N), w_block (N, heads*N), t_wave (K, B, N) with K = L + 2. The command / motor
+    parts of the first two iterations keep ``init`` (no step has reached them yet). Returns the wave
+    states S_0 .. S_{K-1} (K, B, N) and the pre-activations (K, B, heads*N).
     """
-    m, c = n_motor, n_command
-    n_inter = state.shape[1] - m - c
-    h_motor, h_command, h_inter = state[:, :m], state[:, m:m + c], state[:, m + c:]
-    tau_i, amp_i = w_tau[:, m + c:], amplitude[:, m + c:]
-    tau_c, amp_c = w_tau[:, m:m + c], amplitude[:, m:m + c]
-    tau_m, amp_m = w_tau[:, :m], amplitude[:, :m]
-    prev_i, prev_c, prev_m = [h_inter], [h_command], [h_motor]
-    pre_i: List[Tensor] = []
-    pre_c: List[Tensor] = []
-    pre_m: List[Tensor] = []
-    outputs: List[Tensor] = []
-    times = t.t().unsqueeze(2).unbind(0)
-    drives = projected.unbind(1)
-    for step in range(len(drives)):
-        dt = times[step]
-        z0 = torch.addmm(drives[step], h_inter, r0)
-        h_inter = cfc_update(z0, n_inter, dt, mode, tau_i, amp_i)
-        z1 = torch.addmm(torch.addmm(b1, h_inter, w1), h_command, r1)
-        h_command = cfc_update(z1, c, dt, mode, tau_c, amp_c)
-        z2 = torch.addmm(torch.addmm(b2, h_command, w2), h_motor, r2)
-        h_motor = cfc_update(z2, m, dt, mode, tau_m, amp_m)
-        pre_i.append(z0)
-        pre_c.append(z1)
-        pre_m.append(z2)
-        prev_i.append(h_inter)
-        prev_c.append(h_command)
-        prev_m.append(h_motor)
-        outputs.append(h_motor)
-    final = torch.cat([h_motor, h_command, h_inter], dim=1)
-    # prev_* hold L + 1 states: the state before each step, and the last one.
-    prev = [torch.stack(prev_i), torch.stack(prev_c), torch.stack(prev_m)]
-    return torch.stack(outputs, dim=1), final, prev, [torch.stack(pre_i), torch.stack(pre_c), torch.stack(pre_m)]
+    units = init.shape[1]
+    waiting = [n_motor + n_command, n_motor]  # leading (motor, command) columns still at init per iteration
+    state = init
+    states: List[Tensor] = []
+    pre: List[Tensor] = []
+    for k in range(drive.shape[0]):
+        z = torch.addmm(drive[k], state, w_block)
+        state_new = cfc_update(z, units, t_wave[k], mode, w_tau, amplitude)
+        if k < 2:
+            state_new = torch.cat([init[:, :waiting[k]], state_new[:, waiting[k]:]], dim=1)
+        state = state_new
+        states.append(state)
+        pre.append(z)
+    return torch.stack(states), torch.stack(pre)
 
 
-def _cfc_backward_loop(d_outputs: Tensor, d_final: Tensor, local_i: Tensor, local_c: Tensor, local_m: Tensor,
-                       r0: Tensor, w1: Tensor, r1: Tensor, w2: Tensor, r2: Tensor, n_motor: int, n_command: int,
-                       keep_state_grads: bool) -> Tuple[List[Tensor], Tensor, List[Tensor]]:
-    """Reverse walk: gradients w.r.t. each layer's pre-activations (L, B, heads*n), the initial state,
-    and (if ``keep_state_grads``) w.r.t. each layer's new states (L, B, n)."""
-    m, c = n_motor, n_command
-    d_motor, d_command, d_inter = d_final[:, :m], d_final[:, m:m + c], d_final[:, m + c:]
-    r0_t, w1_t, r1_t, w2_t, r2_t = r0.t(), w1.t(), r1.t(), w2.t(), r2.t()
-    dz_i: List[Tensor] = []
-    dz_c: List[Tensor] = []
-    dz_m: List[Tensor] = []
-    dh_i: List[Tensor] = []
-    dh_c: List[Tensor] = []
-    dh_m: List[Tensor] = []
-    for step in range(d_outputs.shape[1] - 1, -1, -1):
-        d_motor = d_motor + d_outputs[:, step]
-        dz2 = (d_motor.unsqueeze(1) * local_m[step]).flatten(1)
-        d_new_command = torch.addmm(d_command, dz2, w2_t)
-        dz1 = (d_new_command.unsqueeze(1) * local_c[step]).flatten(1)
-        d_new_inter = torch.addmm(d_inter, dz1, w1_t)
-        dz0 = (d_new_inter.unsqueeze(1) * local_i[step]).flatten(1)
-        if keep_state_grads:
-            dh_i.append(d_new_inter)
-            dh_c.append(d_new_command)
-            dh_m.append(d_motor)
-        d_motor, d_command, d_inter = torch.mm(dz2, r2_t), torch.mm(dz1, r1_t), torch.mm(dz0, r0_t)
-        dz_i.append(dz0)
-        dz_c.append(dz1)
-        dz_m.append(dz2)
-    dz = [torch.stack(dz_i[::-1]), torch.stack(dz_c[::-1]), torch.stack(dz_m[::-1])]
-    d_h: List[Tensor] = []
-    if keep_state_grads:
-        d_h = [torch.stack(dh_i[::-1]), torch.stack(dh_c[::-1]), torch.stack(dh_m[::-1])]
-    return dz, torch.cat([d_motor, d_command, d_inter], dim=1), d_h
+def _wave_backward_loop(d_states: Tensor, local: Tensor, w_block: Tensor, n_motor: int,
+                        n_command: int) -> Tuple[Tensor, Tensor, Tensor]:
+    """Reverse walk over the wave: given the external gradients of every wave state (K, B, N), returns the
+    gradients w.r.t. the pre-activations (K, B, heads*N), the wave states as used by the local
+    derivatives (K, B, N; zero where a state was held at init) and the initial state."""
+    waiting = [n_motor + n_command, n_motor]
+    w_block_t = w_block.t()
+    carry = torch.zeros_like(d_states[0])
+    d_init_held = torch.zeros_like(d_states[0])
+    dz_steps: List[Tensor] = []
+    d_used: List[Tensor] = []
+    for k in range(d_states.shape[0] - 1, -1, -1):
+        d_state = d_states[k] + carry
+        if k < 2:
+            held = waiting[k]
+            d_init_held[:, :held] += d_state[:, :held]
+            d_state = torch.cat([torch.zeros_like(d_state[:, :held]), d_state[:, held:]], dim=1)
+        dz = (d_state.unsqueeze(1) * local[k]).flatten(1)
+        carry = torch.mm(dz, w_block_t)
+        dz_steps.append(dz)
+        d_used.append(d_state)
+    return torch.stack(dz_steps[::-1]), torch.stack(d_used[::-1]), carry + d_init_held
 
 
 @functools.lru_cache(maxsize=None)
@@ -135,48 +107,67 @@ def _compiled(name: str):
         return function
 
 
-class WiredCfCSequence(torch.autograd.Function):
-    """(projected (B,L,k*n_inter), state (B,S), t (B,L), prepared weights...) -> (motor (B,L,M), final state)."""
+def wave_operands(sizes: Tuple[int, int, int], heads: int, projected: Tensor, t: Tensor, r0: Tensor, w1: Tensor,
+                  b1: Tensor, r1: Tensor, w2: Tensor, b2: Tensor, r2: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+    """Block weight (N, heads*N), drives (L+2, B, heads*N) and per-neuron times (L+2, B, N) of the
+    wavefront form, in neuron order (motor, command, inter) within each head; differentiable."""
+    m, c, n = sizes
+    batch, length = projected.shape[0], projected.shape[1]
+
+    def block(weight: Tensor, rows: int, columns: int) -> Tensor:
+        return weight.view(rows, heads, columns)
+
+    def zeros(rows: int, columns: int) -> Tensor:
+        return r0.new_zeros(rows, heads, columns)
+
+    w_block = torch.cat([
+        torch.cat([block(r2, m, m), zeros(m, c), zeros(m, n)], dim=2),
+        torch.cat([block(w2, c, m), block(r1, c, c), zeros(c, n)], dim=2),
+        torch.cat([zeros(n, m), block(w1, n, c), block(r0, n, n)], dim=2),
+    ]).flatten(1)
+    inter_drive = torch.cat([projected.transpose(0, 1).reshape(length, batch, heads, n),
+                             projected.new_zeros(2, batch, heads, n)])
+    drive = torch.cat([b2.view(heads, m).expand(length + 2, batch, heads, m),
+                       b1.view(heads, c).expand(length + 2, batch, heads, c), inter_drive], dim=3).flatten(2)
+    times = t.t()
+    pad = times.new_ones(1, batch)
+    t_wave = torch.cat([torch.cat([pad, pad, times]).unsqueeze(2).expand(-1, -1, m),
+                        torch.cat([pad, times, pad]).unsqueeze(2).expand(-1, -1, c),
+                        torch.cat([times, pad, pad]).unsqueeze(2).expand(-1, -1, n)], dim=2)
+    return w_block, drive, t_wave
+
+
+class WiredCfCWave(torch.autograd.Function):
+    """(drive, w_block, t_wave, init state, w_tau, amplitude) -> (motor outputs (B, L, M), final state (B, N))."""
 
     @staticmethod
-    def forward(ctx, sizes: Tuple[int, int, int], mode: str, projected: Tensor, state: Tensor, t: Tensor,
-                r0: Tensor, w1: Tensor, b1: Tensor, r1: Tensor, w2: Tensor, b2: Tensor, r2: Tensor,
-                w_tau: Tensor, amplitude: Tensor) -> Tuple[Tensor, Tensor]:
-        n_motor, n_command, n_inter = sizes
-        m, c = n_motor, n_command
-        outputs, final, prev, pre = _compiled("_cfc_forward_loop")(projected, state, t, r0, w1, b1, r1, w2, b2, r2,
-                                                                   w_tau, amplitude, m, c, mode)
-        # What the backward needs, computed for all steps at once rather than inside the loop.
-        t_steps = t.t().unsqueeze(2)
-        slices = ((m + c, m + c + n_inter), (m, m + c), (0, m))
-        derivatives = [d for layer, (a, b) in enumerate(slices) for d in
-                       _local_derivatives(pre[layer], b - a, t_steps, mode, w_tau[:, a:b], amplitude[:, a:b])]
+    def forward(ctx, sizes: Tuple[int, int, int], mode: str, drive: Tensor, w_block: Tensor, t_wave: Tensor,
+                init: Tensor, w_tau: Tensor, amplitude: Tensor) -> Tuple[Tensor, Tensor]:
+        m, c, _ = sizes
+        states, pre = _compiled("_wave_forward_loop")(drive, w_block, t_wave, init, w_tau, amplitude, m, c, mode)
+        length = drive.shape[0] - 2
+        derivatives = _local_derivatives(pre, init.shape[1], t_wave, mode, w_tau, amplitude)
         ctx.sizes, ctx.mode = sizes, mode
-        ctx.save_for_backward(r0, w1, r1, w2, r2, w_tau, amplitude, *prev, *derivatives)
-        return outputs, final
+        ctx.save_for_backward(w_block, torch.cat([init.unsqueeze(0), states[:-1]]), *derivatives)
+        final = torch.cat([states[length + 1, :, :m], states[length, :, m:m + c], states[length - 1, :, m + c:]], 1)
+        return states[2:, :, :m].transpose(0, 1), final
 
     @staticmethod
     def backward(ctx, d_outputs: Tensor, d_final: Tensor):
-        r0, w1, r1, w2, r2, w_tau, amplitude, prev_i, prev_c, prev_m, *derivatives = ctx.saved_tensors
-        n_motor, n_command, n_inter = ctx.sizes
-        m, c = n_motor, n_command
-        pure = ctx.mode == "pure"
-        local = derivatives[::3] if pure else derivatives
-        dz, d_state, d_h = _compiled("_cfc_backward_loop")(d_outputs.contiguous(), d_final.contiguous(), *local,
-                                                            r0, w1, r1, w2, r2, m, c, pure)
-        # Weight gradients over all steps at once: (L*B, in)^T @ (L*B, out); prev_* hold L + 1 states.
-        dz_i, dz_c, dz_m = (d.flatten(0, 1) for d in dz)
+        w_block, previous, *derivatives = ctx.saved_tensors
+        m, c, _ = ctx.sizes
+        length = d_outputs.shape[1]
+        d_states = torch.zeros_like(previous)
+        d_states[2:, :, :m] = d_outputs.transpose(0, 1)
+        d_states[length + 1, :, :m] += d_final[:, :m]
+        d_states[length, :, m:m + c] += d_final[:, m:m + c]
+        d_states[length - 1, :, m + c:] += d_final[:, m + c:]
+        dz, d_used, d_init = _compiled("_wave_backward_loop")(d_states, derivatives[0], w_block, m, c)
         d_tau = d_amp = None
-        if pure:
-            slices = ((m + c, m + c + n_inter), (m, m + c), (0, m))
-            d_tau, d_amp = torch.zeros_like(w_tau), torch.zeros_like(amplitude)
-            for layer, (a, b) in enumerate(slices):
-                d_tau[:, a:b] = (d_h[layer] * derivatives[3 * layer + 1]).sum(dim=(0, 1))
-                d_amp[:, a:b] = (d_h[layer] * derivatives[3 * layer + 2]).sum(dim=(0, 1))
-        return (None, None, dz[0].transpose(0, 1), d_state, None,
-                prev_i[:-1].flatten(0, 1).t() @ dz_i, prev_i[1:].flatten(0, 1).t() @ dz_c, dz_c.sum(0),
-                prev_c[:-1].flatten(0, 1).t() @ dz_c, prev_c[1:].flatten(0, 1).t() @ dz_m, dz_m.sum(0),
-                prev_m[:-1].flatten(0, 1).t() @ dz_m, d_tau, d_amp)
+        if ctx.mode == "pure":
+            d_tau = (d_used * derivatives[1]).sum(dim=(0, 1)).unsqueeze(0)
+            d_amp = (d_used * derivatives[2]).sum(dim=(0, 1)).unsqueeze(0)
+        return (None, None, dz, previous.flatten(0, 1).t() @ dz.flatten(0, 1), None, d_init, d_tau, d_amp)
 
 
 def _ltc_forward_loop(projected: Tensor, v: Tensor, t: Tensor, gather: Tensor, sigma_mu: Tensor, scatter: Tensor,

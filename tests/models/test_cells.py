@@ -107,7 +107,7 @@ def test_ltc_positive_parameters_and_sparse_storage():
 
 @pytest.mark.parametrize("mode", ["default", "no_gate", "pure"])
 def test_fused_sparse_cfc_training_path_matches_stepping_and_gradcheck(mode):
-    from liquid_nav.models.fused import WiredCfCSequence
+    from liquid_nav.models.fused import WiredCfCWave, wave_operands
     from liquid_nav.models.heads import CellHead
 
     torch.manual_seed(0)
@@ -120,20 +120,20 @@ def test_fused_sparse_cfc_training_path_matches_stepping_and_gradcheck(mode):
     t = torch.rand(3, 4, dtype=torch.double) + 0.2
     state = torch.randn(3, WIRING.units, dtype=torch.double)
     fused_out, fused_state = head.sequence(x, t, state)  # grad enabled: fused autograd node
-    assert fused_out.grad_fn is not None and "WiredCfCSequence" in type(fused_out.grad_fn).__name__
+    assert "WiredCfCWave" in type(fused_out.grad_fn).__name__
     with torch.no_grad():
-        out, final = head.sequence(x, t, state)  # plain stepping
+        out, final = head.sequence(x, t, state)  # plain layer-by-layer stepping
     torch.testing.assert_close(fused_out, out, rtol=0, atol=1e-12)
     torch.testing.assert_close(fused_state, final, rtol=0, atol=1e-12)
-    prepared = cell.prepare()
-    weights = [w.detach().requires_grad_() for w in (prepared[1], prepared[2], cell.input_maps[1].bias, prepared[3],
-                                                     prepared[4], cell.input_maps[2].bias, prepared[5])]
-    extra = [p.detach().requires_grad_(mode == "pure") for p in (cell.w_tau, cell.amplitude)]
-    projected = cell.project_inputs(x).detach().requires_grad_()
+    prepared = [p.detach() for p in cell.prepare()]
     sizes = (WIRING.config.motor_neurons, WIRING.config.command_neurons, WIRING.config.inter_neurons)
+    w_block, drive, t_wave = wave_operands(sizes, cell.n_heads, cell.project_inputs(x).detach(), t, prepared[1],
+                                           prepared[2], cell.input_maps[1].bias.detach(), prepared[3], prepared[4],
+                                           cell.input_maps[2].bias.detach(), prepared[5])
+    extra = [p.detach().requires_grad_(mode == "pure") for p in (cell.w_tau, cell.amplitude)]
     assert torch.autograd.gradcheck(
-        lambda p, s, *w: WiredCfCSequence.apply(sizes, mode, p, s, t, *w),
-        (projected, state.clone().requires_grad_(), *weights, *extra))
+        lambda d, w, s, *e: WiredCfCWave.apply(sizes, mode, d, w, t_wave, s, *e),
+        (drive.requires_grad_(), w_block.requires_grad_(), state.clone().requires_grad_(), *extra))
 
 
 def test_fused_ltc_training_path_matches_stepping_and_gradcheck():
@@ -206,12 +206,15 @@ def test_compiled_training_loops_equal_their_python_fallback():
     torch.manual_seed(0)
     cell = WiredCfCCell(WIRING).double()
     prepared = [p.detach() for p in cell.prepare()]
-    projected = cell.project_inputs(torch.randn(3, 5, 10, dtype=torch.double)).detach()
-    args = (projected, torch.randn(3, WIRING.units, dtype=torch.double), torch.rand(3, 5, dtype=torch.double) + 0.1,
-            prepared[1], prepared[2], cell.input_maps[1].bias.detach(), prepared[3], prepared[4],
-            cell.input_maps[2].bias.detach(), prepared[5], cell.w_tau, cell.amplitude,
-            WIRING.config.motor_neurons, WIRING.config.command_neurons, "default")
-    compiled = fused._compiled("_cfc_forward_loop")
-    assert compiled is not fused._cfc_forward_loop  # TorchScript available here
-    for got, want in zip(compiled(*args)[:2], fused._cfc_forward_loop(*args)[:2]):
+    sizes = (WIRING.config.motor_neurons, WIRING.config.command_neurons, WIRING.config.inter_neurons)
+    t = torch.rand(3, 5, dtype=torch.double) + 0.1
+    w_block, drive, t_wave = fused.wave_operands(
+        sizes, cell.n_heads, cell.project_inputs(torch.randn(3, 5, 10, dtype=torch.double)).detach(), t,
+        prepared[1], prepared[2], cell.input_maps[1].bias.detach(), prepared[3], prepared[4],
+        cell.input_maps[2].bias.detach(), prepared[5])
+    args = (drive, w_block, t_wave, torch.randn(3, WIRING.units, dtype=torch.double), cell.w_tau, cell.amplitude,
+            sizes[0], sizes[1], "default")
+    compiled = fused._compiled("_wave_forward_loop")
+    assert compiled is not fused._wave_forward_loop  # TorchScript available here
+    for got, want in zip(compiled(*args), fused._wave_forward_loop(*args)):
         torch.testing.assert_close(got, want, rtol=0, atol=1e-12)

@@ -3,9 +3,10 @@
 Autograd on a Python time loop records dozens of tiny operations per step and spends most of a training
 step on bookkeeping. Here the forward loop runs without recording and keeps the pre-activations (or
 potentials); the local derivatives are formed for all steps at once, the backward walks the sequence in
-reverse (BPTT) and weight gradients are single matrix products over all steps. The forward arithmetic is
-the cells' own (``cfc.cfc_update``; the LTC solver step); equality with stepping and the gradients are
-tested (gradcheck).
+reverse (BPTT) and weight gradients are single matrix products over all steps. The Sparse-CfC runs in
+wavefront order (one block product per iteration for all three layers, see :func:`_wave_forward_loop`).
+The forward arithmetic is the cells' own (``cfc.cfc_update``, ``ltc.ltc_unfold``); equality with
+stepping and the gradients are tested (gradcheck). See docs/models.md.
 """
 from __future__ import annotations
 
@@ -22,10 +23,10 @@ from liquid_nav.models.ltc import ltc_unfold, unfold_constant
 
 def _local_derivatives(z: Tensor, size: int, t: Tensor, mode: str, w_tau: Tensor,
                        amplitude: Tensor) -> List[Tensor]:
-    """Derivatives of the new state w.r.t. z for all steps at once; z (L, B, heads*size), t (L, B, 1).
+    """Derivatives of the new state w.r.t. z for all iterations at once; z (K, B, heads*size), t (K, B, size).
 
-    Returns ``[d h'/d z as (L, B, heads, size)]``, plus in pure mode the per-sample derivatives w.r.t.
-    w_tau and amplitude (L, B, size).
+    Returns ``[d h'/d z as (K, B, heads, size)]``, plus in pure mode the per-sample derivatives w.r.t.
+    w_tau and amplitude (K, B, size).
     """
     if mode == "pure":
         decay = torch.exp(-t * (w_tau.abs() + z.abs()))

@@ -33,7 +33,7 @@ PARAMETERS = (
     ParamSpec("reset_on_gap", True, "reset the recurrent state on gaps > max_dt (else clip dt to max_dt)"),
     ParamSpec("expected_width", 0, "reject images of another width (0 = any; frames are resized)", 0, 16384),
     ParamSpec("expected_height", 0, "reject images of another height (0 = any; frames are resized)", 0, 16384),
-    ParamSpec("cpu_threads", 0, "torch CPU threads (0 = library default; 1 leaves cores to the camera)", 0, 256),
+    ParamSpec("cpu_threads", 0, "CPU threads of the torch / onnxruntime backend (0 = library default; 1 leaves cores to the camera)", 0, 256),
     ParamSpec("diagnostics_rate", 1.0, "diagnostics publishing rate (Hz)", 0.1, 50.0),
 )
 
@@ -44,11 +44,8 @@ class ControllerNode(Node):
         params = declare_parameters(self, PARAMETERS)
         if not params["model_path"]:
             raise ValueError("parameter 'model_path' is empty; set it to a policy checkpoint file")
-        if params["cpu_threads"]:
-            import torch
-
-            torch.set_num_threads(params["cpu_threads"])
-        backend = make_backend(params["backend"], params["model_path"], params["device"])
+        backend = make_backend(params["backend"], params["model_path"], params["device"],
+                               threads=params["cpu_threads"])
         self.core = ControllerCore(backend, ControllerConfig(
             nominal_dt=params["nominal_dt"], max_dt=params["max_dt"], reset_on_gap=params["reset_on_gap"]))
         self._limits = ImageSizeLimits(params["expected_width"], params["expected_height"])

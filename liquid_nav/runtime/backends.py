@@ -63,8 +63,11 @@ class InferenceBackend:
 class TorchBackend(InferenceBackend):
     """Eager or TorchScript PyTorch; the state stays on the device between steps."""
 
-    def __init__(self, policy, device: str = "cpu", script: bool = False):
+    def __init__(self, policy, device: str = "cpu", script: bool = False, threads: int = 0):
         import torch
+
+        if threads:
+            torch.set_num_threads(threads)  # process-wide: torch has no per-module CPU pool
 
         from liquid_nav.models.policy import PolicyStep
 
@@ -121,7 +124,11 @@ class OnnxRuntimeBackend(InferenceBackend):
                                           f"onnxruntime build offers {available}")
         options = ort.SessionOptions()
         if threads:
+            # A fixed small pool that sleeps between frames: the control step is tiny, and spinning
+            # workers would take whole cores from the camera driver and the other nodes.
             options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         providers: List[Union[str, Tuple[str, Dict[str, str]]]] = list(wanted)
         if device == "tensorrt":
             engine_dir = Path(cache_dir or default_cache_dir()) / "ort_trt"
@@ -222,32 +229,36 @@ class TensorRTBackend(InferenceBackend):
 
 
 def make_backend_from_policy(policy, name: str = "torch", device: str = "cpu",
-                             cache_dir: Optional[Path] = None) -> InferenceBackend:
+                             cache_dir: Optional[Path] = None, threads: int = 0) -> InferenceBackend:
     """A backend for an in-memory policy (exporting it to ONNX in memory where the backend needs that).
 
     The torch backends use the policy object itself: it is moved to ``device`` and put in eval mode.
+    ``threads`` > 0 caps the CPU threads of the torch / ONNX Runtime backends (0 = library default).
     """
     if name not in BACKEND_NAMES:
         raise ValueError(f"unknown inference backend {name!r}; expected one of {list(BACKEND_NAMES)}")
     if name in ("torch", "torchscript"):
-        return TorchBackend(policy, device=device, script=name == "torchscript")
+        return TorchBackend(policy, device=device, script=name == "torchscript", threads=threads)
     from liquid_nav.models.export import export_step_onnx
 
     onnx_model = export_step_onnx(policy)
     if name == "onnxruntime":
-        return OnnxRuntimeBackend(onnx_model, device=device, cache_dir=cache_dir)
+        return OnnxRuntimeBackend(onnx_model, device=device, threads=threads, cache_dir=cache_dir)
     return TensorRTBackend(onnx_model, policy.config, cache_dir=cache_dir)
 
 
 def make_backend(name: str, checkpoint_path: PathLike, device: str = "cpu",
-                 cache_dir: Optional[Path] = None) -> InferenceBackend:
-    """A backend from a checkpoint file, or (onnxruntime / tensorrt) directly from an exported ``.onnx`` file."""
+                 cache_dir: Optional[Path] = None, threads: int = 0) -> InferenceBackend:
+    """A backend from a checkpoint file, or (onnxruntime / tensorrt) directly from an exported ``.onnx`` file.
+
+    ``threads`` > 0 caps the CPU threads of the torch / ONNX Runtime backends (0 = library default).
+    """
     if name not in BACKEND_NAMES:
         raise ValueError(f"unknown inference backend {name!r}; expected one of {list(BACKEND_NAMES)}")
     path = Path(checkpoint_path)
     if path.suffix == ".onnx":
         if name == "onnxruntime":
-            return OnnxRuntimeBackend(path, device=device, cache_dir=cache_dir)
+            return OnnxRuntimeBackend(path, device=device, threads=threads, cache_dir=cache_dir)
         if name == "tensorrt":
             from liquid_nav.models.export import config_from_onnx_metadata
             import onnx
@@ -259,4 +270,4 @@ def make_backend(name: str, checkpoint_path: PathLike, device: str = "cpu",
     from liquid_nav.models.checkpoint import load_checkpoint
 
     policy, _ = load_checkpoint(path)
-    return make_backend_from_policy(policy, name, device=device, cache_dir=cache_dir)
+    return make_backend_from_policy(policy, name, device=device, cache_dir=cache_dir, threads=threads)

@@ -104,3 +104,15 @@ def test_export_uses_eval_mode_and_leaves_the_policy_mode_alone():
     command = session.run(None, {"image": frame, "state": np.zeros((1, policy.state_size), np.float32),
                                  "dt": np.array([0.03], np.float32)})[0][0]
     np.testing.assert_allclose(command, _reference_rollout(policy.eval(), frame, [0.03])[0], atol=1e-5)
+
+
+def test_thread_cap_reaches_onnxruntime_and_keeps_results(tmp_path):
+    policy = small_policy("cfc_ncp", seed=6)
+    path = save_checkpoint(tmp_path / "p.lnav", policy, {})
+    capped = make_backend("onnxruntime", path, threads=1)
+    options = capped._session.get_session_options()
+    assert options.intra_op_num_threads == 1
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    default = make_backend("onnxruntime", path)
+    frame = _frames(1, seed=7)[0]
+    np.testing.assert_allclose(capped.step(frame, 1 / 30), default.step(frame, 1 / 30), atol=1e-6)

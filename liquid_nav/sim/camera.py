@@ -108,18 +108,20 @@ class CameraPose:
 
     def sees_sphere(self, center: np.ndarray, radius: float) -> bool:
         """Conservative test: False only if a sphere is certainly outside the view frustum."""
-        offset = np.asarray(center, dtype=np.float64) - self.eye
-        along = float(offset @ self.forward)
-        if along < self.near - radius or along > self.far + radius:
-            return False
+        return bool(self.sees_spheres(np.reshape(center, (1, 3)), np.array([radius]))[0])
+
+    def sees_spheres(self, centers: np.ndarray, radii: np.ndarray) -> np.ndarray:
+        """:meth:`sees_sphere` for many spheres at once: ``centers`` (N, 3), ``radii`` (N,) -> bool (N,)."""
+        offsets = np.asarray(centers, dtype=np.float64) - self.eye
+        radii = np.asarray(radii, dtype=np.float64)
+        along = offsets @ self.forward
+        visible = (along >= self.near - radii) & (along <= self.far + radii)
         right = np.cross(self.forward, self.up)
         for half_fov, axis in ((self.horizontal_fov_deg / 2.0, right), (self.vertical_fov_deg / 2.0, self.up)):
             half = math.radians(half_fov)
             # signed distance to each side plane of the frustum (normals pointing inwards)
-            lateral = float(offset @ axis)
-            if along * math.sin(half) - abs(lateral) * math.cos(half) < -radius:
-                return False
-        return True
+            visible &= along * math.sin(half) - np.abs(offsets @ axis) * math.cos(half) >= -radii
+        return visible
 
 
 _DEFAULT_LIGHTING = Lighting()

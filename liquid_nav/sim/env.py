@@ -29,6 +29,7 @@ from typing import Any, Dict, Optional, Tuple, Union
 import gymnasium as gym
 import numpy as np
 
+from liquid_nav.sim.backdrop import BackdropPainter, shaded_plane_rgb
 from liquid_nav.sim.camera import CameraConfig, Lighting, OnboardCamera
 from liquid_nav.sim.drone_sim import DroneSimulator, SimConfig
 from liquid_nav.sim.quadrotor import QuadState
@@ -89,6 +90,7 @@ class FlyToTargetEnv(gym.Env):
         self.sim = DroneSimulator(SimConfig(vehicle=self.config.vehicle, physics_hz=self.config.physics_hz,
                                             control_hz=self.config.control_hz, camera=camera_config))
         self._sky_rgb = np.round(np.asarray(self.world.sky.color) * 255).astype(np.uint8)
+        self._painters: Dict[tuple, BackdropPainter] = {}  # per camera geometry and ground size
         light = self.world.light
         self.sim.lighting = Lighting(direction=light.direction, color=light.color, ambient=light.ambient,
                                      diffuse=light.diffuse, specular=light.specular)
@@ -176,15 +178,27 @@ class FlyToTargetEnv(gym.Env):
     def render_camera(self, camera: Optional[OnboardCamera] = None) -> np.ndarray:
         """The onboard view now: cull what the camera cannot see, render, paint the sky where nothing is.
 
-        ``camera`` (default: the env's) must render depth.
+        With the compound build and no shadows the ground is not rasterised either: it is painted in its
+        shaded colour where pixel rays meet it and nothing nearer was drawn (``liquid_nav.sim.backdrop``;
+        the same image at a fraction of the cost). ``camera`` (default: the env's) must render depth.
         """
         camera = camera or self.sim.camera
-        if not camera.config.depth:
+        config = camera.config
+        if not config.depth:
             raise ValueError("render_camera needs a camera with depth=True (the sky is painted where depth is empty)")
+        key = (config.width, config.height, config.fov_deg, config.near, config.far, self.builder.ground_half_size)
+        painter = self._painters.get(key)
+        if painter is None:
+            painter = BackdropPainter(config, camera.intrinsics(), self._sky_rgb, self.builder.ground_half_size)
+            self._painters[key] = painter
         state = self.sim.state()
-        self.builder.cull(camera.pose(state))
+        pose = camera.pose(state)
+        self.builder.cull(pose)
+        paint_ground = self.builder.mode == "compound" and not camera.config.shadows
+        self.builder.show_ground(not paint_ground)
         frame = camera.render(self.sim.client_id, state, self.sim.lighting)
-        frame.rgb[frame.depth >= camera.config.far * 0.999] = self._sky_rgb
+        ground_rgb = shaded_plane_rgb(self.builder.ground_rgba, self.sim.lighting) if paint_ground else None
+        painter.paint(frame.rgb, frame.depth >= camera.config.far * 0.999, pose, ground_rgb)
         return frame.rgb
 
     def target_in_view(self, state: QuadState) -> bool:

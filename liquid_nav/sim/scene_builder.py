@@ -5,9 +5,11 @@ Static geometry goes into few *compound* bodies, chunked into groups of at most 
 split: collision-only bodies group colliding primitives by 20 m tiles (physics cost follows the number
 of static bodies); visual-only bodies group all primitives by 10 m tile and colour, render spheres,
 cylinders and cones as low-poly meshes, and are hidden (alpha 0, which TinyRenderer skips) while their
-bounding sphere is outside the camera frustum (:meth:`SceneBuilder.cull`). There is no sky geometry (the
-env paints the sky where the depth buffer is empty). The ``naive`` mode (one body per primitive, default
-shapes, sky walls, no culling) exists to measure what this buys (bench/sim.py).
+bounding sphere is outside the camera frustum (:meth:`SceneBuilder.cull`). Neither mode has sky geometry
+(the env paints the sky where the renderer drew nothing); the compound build's ground can be hidden
+(:meth:`SceneBuilder.show_ground`) so that the env paints it too (``liquid_nav.sim.backdrop``). The
+``naive`` mode (one body per primitive, default shapes, ground drawn, no culling) exists to measure what
+this buys (bench/sim.py).
 
 A :class:`SceneBuilder` keeps the built layout and only moves the target body when the next scene has
 the same layout (see ``episodes_per_layout`` in the world file).
@@ -27,6 +29,7 @@ from liquid_nav.sim.worlds import Layout, Primitive, Scene
 MAX_SHAPES_PER_CALL = 16
 COLLISION_TILE = 20.0  # m: few, tight collision bodies (physics cost follows the static body count)
 VISUAL_TILE = 10.0  # m: smaller visual bodies cull better
+GROUND_MARGIN = 40.0  # m: the ground square reaches this far beyond the world area
 BUILD_MODES = ("compound", "naive")
 
 
@@ -112,22 +115,6 @@ def _create_body(client: int, prims: Sequence[Primitive], origin: Sequence[float
     return body
 
 
-def _backdrop(layout: Layout) -> List[Primitive]:
-    """Sky-coloured wall segments around the area (visual only), the naive build's sky. The compound build
-    has none: ``FlyToTargetEnv`` paints the sky colour where the camera sees nothing, which costs no fill."""
-    far = layout.half_size + 40.0
-    sky = tuple(layout.sky.color) + (1.0,)
-    count = 8
-    width = 2 * far / count
-    walls = []
-    for k in range(count):
-        along = -far + (k + 0.5) * width
-        for side in (-1, 1):
-            walls.append(Primitive("box", (side * far, along, 30.0), (0.5, width / 2, 40.0), 0.0, sky, False))
-            walls.append(Primitive("box", (along, side * far, 30.0), (width / 2, 0.5, 40.0), 0.0, sky, False))
-    return walls
-
-
 @dataclass
 class CullableBody:
     """A visual-only body of one colour and its bounding sphere, hidden while the camera cannot see it."""
@@ -165,29 +152,31 @@ class BuiltLayout:
     bodies: List[int]
     collision_bodies: List[int]  # the subset the physics sees
     cullable: List[CullableBody]
+    ground: int  # the ground body (bodies[0]): collision plane and a level square visual, top at z = 0
+    ground_half_size: float
 
 
 def build_layout(client: int, layout: Layout, ground_rgba: Sequence[float], mode: str = "compound") -> BuiltLayout:
-    """Create the layout's static bodies (plus ground and sky backdrop) in ``client``.
+    """Create the layout's static bodies (plus the ground) in ``client``.
 
     ``compound``: collision shapes in 20 m tiles (<= 16 per body, no visuals) and visual shapes in
     single-colour 10 m tiles (<= 16 per body, no collision, low-poly meshes) that :meth:`SceneBuilder.cull`
     can hide; all as maximal-coordinate rigid bodies, the visual-only ones filtered out of collision and
-    asleep; no sky geometry. ``naive``: one default multibody per primitive with default PyBullet shapes,
-    sky walls as geometry, nothing culled.
+    asleep. ``naive``: one default multibody per primitive with default PyBullet shapes, nothing culled.
+    Neither has sky geometry.
     """
     if mode not in BUILD_MODES:
         raise ValueError(f"build mode must be one of {BUILD_MODES}, got {mode!r}")
-    far = layout.half_size + 40.0
+    far = layout.half_size + GROUND_MARGIN
     ground_plane = pb.createCollisionShape(pb.GEOM_PLANE, physicsClientId=client)
     ground_visual = pb.createVisualShape(pb.GEOM_BOX, halfExtents=[far, far, 0.005], rgbaColor=list(ground_rgba),
                                          visualFramePosition=[0, 0, -0.005], physicsClientId=client)
     bodies = [pb.createMultiBody(0.0, ground_plane, ground_visual, physicsClientId=client)]
     prims = list(layout.primitives)
     if mode == "naive":
-        prims += _backdrop(layout)
         bodies += [_create_body(client, [prim], prim.position, low_poly=False, maximal=False) for prim in prims]
-        return BuiltLayout(bodies, [bodies[0]] + [body for body, prim in zip(bodies[1:], prims) if prim.collision], [])
+        return BuiltLayout(bodies, [bodies[0]] + [body for body, prim in zip(bodies[1:], prims) if prim.collision], [],
+                           bodies[0], far)
     colliders = [prim for prim in prims if prim.collision]
     for group in _chunks(colliders, lambda prim: _tile(prim, COLLISION_TILE)):
         bodies.append(_create_body(client, group, _centroid(group), visual=False))
@@ -198,7 +187,7 @@ def build_layout(client: int, layout: Layout, ground_rgba: Sequence[float], mode
         center, radius = _bounding_sphere(group)
         cullable.append(CullableBody(body, center, radius, group[0].rgba))
         bodies.append(body)
-    return BuiltLayout(bodies, collision_bodies, cullable)
+    return BuiltLayout(bodies, collision_bodies, cullable, bodies[0], far)
 
 
 def _tile(prim: Primitive, size: float) -> Tuple[int, int]:
@@ -215,7 +204,12 @@ class SceneBuilder:
         self.layout: Optional[Layout] = None
         self.static_bodies: List[int] = []
         self.cullable: List[CullableBody] = []
+        self._cull_centers = np.zeros((0, 3))
+        self._cull_radii = np.zeros(0)
         self.collision_bodies: List[int] = []
+        self.ground_body: Optional[int] = None
+        self.ground_half_size = 0.0
+        self._ground_shown = True
         self.target_body: Optional[int] = None
         self._target_shape: Optional[tuple] = None  # the built target's parts in its own frame
 
@@ -227,6 +221,10 @@ class SceneBuilder:
             built = build_layout(self.client, scene.layout, self.ground_rgba, self.mode)
             self.static_bodies, self.cullable = built.bodies, built.cullable
             self.collision_bodies = built.collision_bodies
+            self._cull_centers = np.array([item.center for item in self.cullable]).reshape(-1, 3)
+            self._cull_radii = np.array([item.radius for item in self.cullable])
+            self.ground_body, self.ground_half_size = built.ground, built.ground_half_size
+            self._ground_shown = True
             self.layout = scene.layout
         base = (scene.target_position[0], scene.target_position[1], 0.0)
         local = _target_local(scene, base)
@@ -247,15 +245,22 @@ class SceneBuilder:
         TinyRenderer skips fully transparent shapes, so hidden bodies cost nothing to render; only bodies
         whose visibility changed are touched. Returns how many bodies are visible.
         """
-        visible_count = 0
-        for item in self.cullable:
-            visible = pose.sees_sphere(item.center, item.radius)
-            visible_count += visible
-            if visible != item.visible:
-                rgba = item.rgba if visible else item.rgba[:3] + (0.0,)
-                pb.changeVisualShape(item.body, -1, rgbaColor=list(rgba), physicsClientId=self.client)
-                item.visible = visible
-        return visible_count
+        visible = pose.sees_spheres(self._cull_centers, self._cull_radii)
+        for index in np.flatnonzero(visible != np.array([item.visible for item in self.cullable], dtype=bool)):
+            item = self.cullable[index]
+            item.visible = bool(visible[index])
+            rgba = item.rgba if item.visible else item.rgba[:3] + (0.0,)
+            pb.changeVisualShape(item.body, -1, rgbaColor=list(rgba), physicsClientId=self.client)
+        return int(visible.sum())
+
+    def show_ground(self, shown: bool) -> None:
+        """Draw the ground's visual square (``True``, as built) or hide it so that it costs the renderer
+        nothing (then ``BackdropPainter`` paints it)."""
+        if self.ground_body is None or shown == self._ground_shown:
+            return
+        rgba = self.ground_rgba[:3] + ((self.ground_rgba[3] if shown else 0.0),)
+        pb.changeVisualShape(self.ground_body, -1, rgbaColor=list(rgba), physicsClientId=self.client)
+        self._ground_shown = shown
 
     @property
     def body_count(self) -> int:

@@ -1,9 +1,10 @@
 """Scene building in real PyBullet: compound bodies of <= 16 shapes, the same content as the naive build,
 and layout reuse when only the start and the target change."""
+import numpy as np
 import pybullet as pb
 import pytest
 
-from liquid_nav.sim.scene_builder import MAX_SHAPES_PER_CALL, SceneBuilder, _backdrop
+from liquid_nav.sim.scene_builder import MAX_SHAPES_PER_CALL, SceneBuilder
 from liquid_nav.sim.worlds import load_world, sample_scene
 
 
@@ -35,9 +36,9 @@ def test_compound_build_groups_shapes_and_keeps_all_geometry(world):
             pb.disconnect(client_id)
     compound_bodies, compound_shapes, largest = counts["compound"]
     naive_bodies, naive_shapes, _ = counts["naive"]
-    # the same geometry either way (+1 ground); the naive build adds sky walls, the env paints the sky instead
+    # the same geometry either way (+1 ground), no sky geometry in either (the env paints the sky)
     assert compound_shapes == len(scene.layout.primitives) + 1
-    assert naive_shapes == compound_shapes + len(_backdrop(scene.layout))
+    assert naive_shapes == compound_shapes
     assert largest <= MAX_SHAPES_PER_CALL
     assert compound_bodies * 4 <= naive_bodies  # what the physics sees
 
@@ -76,5 +77,59 @@ def test_culling_hides_bodies_behind_the_camera_without_changing_the_image():
                 pb.changeVisualShape(item.body, -1, rgbaColor=list(item.rgba), physicsClientId=sim.client_id)
                 item.visible = True
             assert (sim.render().rgb == culled).all()
+    finally:
+        env.close()
+
+
+def test_render_camera_culled_and_ground_painted_matches_a_full_render():
+    """The env's fast path (frustum culling, ground painted instead of rasterised) against the same scene with
+    every body shown and the ground drawn, from level, high and tilted poses anywhere in the forest."""
+    from liquid_nav.sim.backdrop import shaded_plane_rgb
+    from liquid_nav.sim.env import FlyToTargetEnv
+
+    env = FlyToTargetEnv(world="forest", camera="small")
+    try:
+        env.reset(seed=0)
+        builder, sim = env.builder, env.sim
+        ground_rgb = np.asarray(shaded_plane_rgb(builder.ground_rgba, sim.lighting))
+        rng = np.random.default_rng(3)
+        ground_fractions = []
+        for pose_index in range(6):
+            position = (*rng.uniform(-30.0, 30.0, size=2), rng.uniform(0.5, 11.0))
+            sim.reset_drone(position, rng.uniform(-3.0, 3.0))
+            if pose_index % 2:  # rolled and pitched body: the camera tilts with it
+                tilt = pb.getQuaternionFromEuler([*rng.uniform(-0.5, 0.5, size=2), rng.uniform(-3.0, 3.0)])
+                pb.resetBasePositionAndOrientation(sim.drone_id, position, tilt, physicsClientId=sim.client_id)
+            fast = env.render_camera()
+            builder.show_ground(True)
+            for item in builder.cullable:
+                pb.changeVisualShape(item.body, -1, rgbaColor=list(item.rgba), physicsClientId=sim.client_id)
+                item.visible = True
+            frame = sim.render()
+            reference = frame.rgb
+            reference[frame.depth >= sim.camera.config.far * 0.999] = env._sky_rgb
+            differing = (fast != reference).any(axis=2)
+            assert differing.mean() <= 0.002, f"pose {pose_index}: {differing.sum()} pixels differ"
+            ground_fractions.append((reference == ground_rgb).all(axis=2).mean())
+        assert max(ground_fractions) > 0.05  # the painted ground was really exercised
+    finally:
+        env.close()
+
+
+def test_a_camera_with_shadows_gets_the_rasterised_ground():
+    """Painting cannot cast shadows on the ground, so shadowed cameras draw it."""
+    from dataclasses import replace
+
+    from liquid_nav.sim.camera import OnboardCamera
+    from liquid_nav.sim.env import FlyToTargetEnv
+
+    env = FlyToTargetEnv(world="forest", camera="small")
+    try:
+        env.reset(seed=0)
+        assert not env.builder._ground_shown
+        env.render_camera(OnboardCamera(replace(env.sim.camera.config, shadows=True)))
+        assert env.builder._ground_shown
+        env.render_camera()
+        assert not env.builder._ground_shown
     finally:
         env.close()

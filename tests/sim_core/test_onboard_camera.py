@@ -194,6 +194,8 @@ def test_frustum_test_culls_only_what_is_outside():
     assert pose.sees_sphere(np.array([10.5, 10.0, 0.0]), 3.0)  # centre outside, sphere reaches in
     assert not pose.sees_sphere(np.array([0.0, 10.0, 9.0]), 1.0)  # above the vertical FOV (50 deg)
     assert not pose.sees_sphere(np.array([0.0, 150.0, 0.0]), 1.0)  # beyond the far plane
+    centers = np.array([[0.0, 10.0, 0.0], [0.0, -10.0, 0.0], [10.5, 10.0, 0.0], [0.0, 150.0, 0.0]])
+    assert pose.sees_spheres(centers, np.array([0.5, 0.5, 3.0, 1.0])).tolist() == [True, False, True, False]
 
 
 @pytest.mark.parametrize(

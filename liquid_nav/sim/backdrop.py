@@ -77,13 +77,19 @@ class BackdropPainter:
                 mask &= np.abs(np.float32(pose.eye[axis]) + depth * ray(axis)) <= self.ground_half_size
         return mask
 
-    def paint(self, rgb: np.ndarray, empty: np.ndarray, pose: CameraPose,
+    def paint(self, rgba: np.ndarray, empty: np.ndarray, pose: CameraPose,
               ground_rgb: Optional[Sequence[int]] = None) -> None:
-        """Paint ``rgb`` (H, W, 3) in place where ``empty``: the ground (if ``ground_rgb`` is given) where
-        the ray meets it, the sky elsewhere."""
+        """Paint ``rgba`` (H, W, 4) uint8 in place where ``empty``: the ground (if ``ground_rgb`` is given)
+        where the ray meets it, the sky elsewhere."""
+        pixels = rgba.view(np.uint32).reshape(rgba.shape[:2])  # one scalar per pixel: fast masked stores
         if ground_rgb is None:
-            rgb[empty] = self._sky
+            pixels[empty] = _packed(self._sky)
             return
         ground = self.ground_mask(pose)
-        rgb[empty & ~ground] = self._sky
-        rgb[empty & ground] = np.asarray(ground_rgb, dtype=np.uint8)
+        pixels[empty & ~ground] = _packed(self._sky)
+        pixels[empty & ground] = _packed(ground_rgb)
+
+
+def _packed(rgb: Sequence[int]) -> np.uint32:
+    """An opaque RGB colour as the uint32 that the RGBA bytes of a pixel read as."""
+    return np.array(list(rgb) + [255], dtype=np.uint8).view(np.uint32)[0]

@@ -165,12 +165,18 @@ class OnboardCamera:
 
     def render(self, client_id: int, state: QuadState, lighting: Optional[Lighting] = None) -> CameraFrame:
         """Render the view from ``state`` in the client's scene, lit by ``lighting`` (default ``Lighting()``)."""
+        rgba, z_buffer = self.render_buffers(client_id, self.pose(state), lighting)
+        depth = self.metric_depth(z_buffer) if self.config.depth else None
+        return CameraFrame(rgb=rgba[:, :, :3].copy(), depth=depth)
+
+    def render_buffers(self, client_id: int, pose: CameraPose, lighting: Optional[Lighting] = None
+                       ) -> Tuple[np.ndarray, np.ndarray]:
+        """The renderer's raw output for the camera at ``pose``: RGBA uint8 (H, W, 4) and the non-linear
+        z-buffer float32 (H, W) in [0, 1] (1: nothing drawn; :meth:`metric_depth` converts it)."""
         config = self.config
         lighting = lighting or _DEFAULT_LIGHTING
-        pose = self.pose(state)
         view = p.computeViewMatrix(pose.eye.tolist(), (pose.eye + pose.forward).tolist(), pose.up.tolist())
-        flags = p.ER_NO_SEGMENTATION_MASK
-        _, _, rgba, depth_buffer, _ = p.getCameraImage(
+        _, _, rgba, z_buffer, _ = p.getCameraImage(
             config.width,
             config.height,
             viewMatrix=view,
@@ -182,13 +188,18 @@ class OnboardCamera:
             lightAmbientCoeff=lighting.ambient,
             lightDiffuseCoeff=lighting.diffuse,
             lightSpecularCoeff=lighting.specular,
-            flags=flags,
+            flags=p.ER_NO_SEGMENTATION_MASK,
             physicsClientId=client_id,
         )
-        rgb = np.reshape(np.asarray(rgba, dtype=np.uint8), (config.height, config.width, 4))[:, :, :3].copy()
-        depth = None
-        if config.depth:
-            z_buffer = np.reshape(np.asarray(depth_buffer, dtype=np.float32), (config.height, config.width))
-            near, far = config.near, config.far
-            depth = (far * near / (far - (far - near) * z_buffer)).astype(np.float32)
-        return CameraFrame(rgb=rgb, depth=depth)
+        rgba = np.reshape(np.asarray(rgba, dtype=np.uint8), (config.height, config.width, 4))
+        return rgba, np.reshape(np.asarray(z_buffer, dtype=np.float32), (config.height, config.width))
+
+    def metric_depth(self, z_buffer: np.ndarray) -> np.ndarray:
+        """Metric z-depth (m, float32) of a z-buffer from :meth:`render_buffers`."""
+        near, far = self.config.near, self.config.far
+        return (far * near / (far - (far - near) * z_buffer)).astype(np.float32)
+
+    def z_buffer_at(self, depth: float) -> float:
+        """The z-buffer value of metric z-depth ``depth`` (inverse of :meth:`metric_depth`)."""
+        near, far = self.config.near, self.config.far
+        return (far - far * near / depth) / (far - near)

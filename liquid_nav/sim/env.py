@@ -194,12 +194,12 @@ class FlyToTargetEnv(gym.Env):
         state = self.sim.state()
         pose = camera.pose(state)
         self.builder.cull(pose)
-        paint_ground = self.builder.mode == "compound" and not camera.config.shadows
+        paint_ground = self.builder.mode == "compound" and not config.shadows
         self.builder.show_ground(not paint_ground)
-        frame = camera.render(self.sim.client_id, state, self.sim.lighting)
+        rgba, z_buffer = camera.render_buffers(self.sim.client_id, pose, self.sim.lighting)
         ground_rgb = shaded_plane_rgb(self.builder.ground_rgba, self.sim.lighting) if paint_ground else None
-        painter.paint(frame.rgb, frame.depth >= camera.config.far * 0.999, pose, ground_rgb)
-        return frame.rgb
+        painter.paint(rgba, z_buffer >= camera.z_buffer_at(config.far * 0.999), pose, ground_rgb)
+        return rgba[:, :, :3].copy()
 
     def target_in_view(self, state: QuadState) -> bool:
         """Whether the target's centre projects inside the camera image (occlusion not considered)."""

@@ -30,19 +30,26 @@ MAX_SHAPES_PER_CALL = 16
 COLLISION_TILE = 20.0  # m: few, tight collision bodies (physics cost follows the static body count)
 VISUAL_TILE = 10.0  # m: smaller visual bodies cull better
 GROUND_MARGIN = 40.0  # m: the ground square reaches this far beyond the world area
+LOD_DISTANCE = 30.0  # m: visual bodies whose bounding sphere is farther than this use their far level of detail
+LOD_TILE = 20.0  # m: a far-detail body stands for the visual bodies of one colour in a 2x2 block of tiles
+FAR_DETAIL_SHAPES = ("sphere",)  # shapes with a coarser far mesh (sim_worlds/assets/<shape>_far.obj)
 BUILD_MODES = ("compound", "naive")
 
 
-def _mesh_file(shape: str) -> str:
-    """Low-poly unit meshes (sim_worlds/assets/<shape>.obj) used as cheap render geometry."""
-    return str(worlds_dir() / "assets" / f"{shape}.obj")
+def _mesh_file(shape: str, far_detail: bool = False) -> str:
+    """Low-poly unit meshes (sim_worlds/assets/<shape>.obj, or <shape>_far.obj for the far level of detail)
+    used as cheap render geometry."""
+    suffix = "_far" if far_detail and shape in FAR_DETAIL_SHAPES else ""
+    return str(worlds_dir() / "assets" / f"{shape}{suffix}.obj")
 
 
-def _shape_args(prim: Primitive, for_collision: bool, low_poly: bool = True) -> Dict[str, object]:
+def _shape_args(prim: Primitive, for_collision: bool, low_poly: bool = True, far_detail: bool = False
+                ) -> Dict[str, object]:
     """Arguments of one entry of a shape array.
 
-    Rendering uses low-poly meshes for spheres, cylinders and cones (``low_poly``); collision uses
-    exact primitives (cones collide as a slimmer cylinder).
+    Rendering uses low-poly meshes for spheres, cylinders and cones (``low_poly``; ``far_detail``: the
+    coarser far meshes where there are some); collision uses exact primitives (cones collide as a slimmer
+    cylinder).
     """
     hx, hy, hz = prim.half_extents
     if prim.shape == "box":
@@ -50,7 +57,7 @@ def _shape_args(prim: Primitive, for_collision: bool, low_poly: bool = True) -> 
                 "fileName": "", "meshScale": [1, 1, 1]}
     if not for_collision and (low_poly or prim.shape == "cone"):
         return {"type": pb.GEOM_MESH, "halfExtents": [0, 0, 0], "radius": 0.0, "length": 0.0,
-                "fileName": _mesh_file(prim.shape), "meshScale": [hx, hy, hz]}
+                "fileName": _mesh_file(prim.shape, far_detail), "meshScale": [hx, hy, hz]}
     if prim.shape == "sphere":
         return {"type": pb.GEOM_SPHERE, "halfExtents": [0, 0, 0], "radius": hx, "length": 0.0,
                 "fileName": "", "meshScale": [1, 1, 1]}
@@ -69,8 +76,9 @@ def _local_frames(prims: Sequence[Primitive], origin: Sequence[float], base_yaw:
     return positions, orientations
 
 
-def _visual_array(client: int, prims: Sequence[Primitive], positions, orientations, low_poly: bool) -> int:
-    args = [_shape_args(prim, for_collision=False, low_poly=low_poly) for prim in prims]
+def _visual_array(client: int, prims: Sequence[Primitive], positions, orientations, low_poly: bool,
+                  far_detail: bool) -> int:
+    args = [_shape_args(prim, for_collision=False, low_poly=low_poly, far_detail=far_detail) for prim in prims]
     return pb.createVisualShapeArray(
         shapeTypes=[a["type"] for a in args], halfExtents=[a["halfExtents"] for a in args],
         radii=[a["radius"] for a in args], lengths=[a["length"] for a in args],
@@ -88,13 +96,15 @@ def _collision_array(client: int, prims: Sequence[Primitive], positions, orienta
 
 
 def _create_body(client: int, prims: Sequence[Primitive], origin: Sequence[float], base_yaw: float = 0.0,
-                 visual: bool = True, collision: bool = True, low_poly: bool = True, maximal: bool = True) -> int:
-    """One static body holding ``prims`` (<= 16) relative to ``origin``: their visual shapes and/or the
-    collision shapes of those that collide. ``maximal`` makes it a plain rigid body (maximal coordinates),
-    which PyBullet steps far more cheaply than a multibody. Returns the body id."""
+                 visual: bool = True, collision: bool = True, low_poly: bool = True, maximal: bool = True,
+                 far_detail: bool = False) -> int:
+    """One static body holding ``prims`` (<= 16) relative to ``origin``: their visual shapes (``far_detail``:
+    the far level of detail) and/or the collision shapes of those that collide. ``maximal`` makes it a plain
+    rigid body (maximal coordinates), which PyBullet steps far more cheaply than a multibody. Returns the
+    body id."""
     positions, orientations = _local_frames(prims, origin, base_yaw)
     if visual:
-        visual_id = _visual_array(client, prims, positions, orientations, low_poly)
+        visual_id = _visual_array(client, prims, positions, orientations, low_poly, far_detail)
     else:
         # Without a visual shape TinyRenderer draws the collision shapes; a transparent speck it skips.
         visual_id = pb.createVisualShape(pb.GEOM_BOX, halfExtents=[0.01] * 3, rgbaColor=[0, 0, 0, 0],
@@ -117,13 +127,28 @@ def _create_body(client: int, prims: Sequence[Primitive], origin: Sequence[float
 
 @dataclass
 class CullableBody:
-    """A visual-only body of one colour and its bounding sphere, hidden while the camera cannot see it."""
+    """A visual-only body of one colour and its bounding sphere, hidden while the camera cannot see it or
+    while its far-detail group (``lod_group``, an index into ``SceneBuilder.far_groups``) stands in for it."""
 
     body: int
     center: np.ndarray
     radius: float
     rgba: Tuple[float, float, float, float]
     visible: bool = True
+    lod_group: Optional[int] = None
+
+
+@dataclass
+class FarDetailGroup:
+    """One body holding the shapes of several cullable bodies at the far level of detail (coarser meshes),
+    shown instead of them while it is in view and all of it is beyond ``SceneBuilder.lod_distance``.
+    Grouping keeps the extra render-only bodies few: each costs the physics a little per step."""
+
+    body: int
+    center: np.ndarray
+    radius: float
+    rgba: Tuple[float, float, float, float]
+    visible: bool = False
 
 
 def _chunks(prims: List[Primitive], key) -> List[List[Primitive]]:
@@ -152,6 +177,7 @@ class BuiltLayout:
     bodies: List[int]
     collision_bodies: List[int]  # the subset the physics sees
     cullable: List[CullableBody]
+    far_groups: List[FarDetailGroup]
     ground: int  # the ground body (bodies[0]): collision plane and a level square visual, top at z = 0
     ground_half_size: float
 
@@ -176,18 +202,26 @@ def build_layout(client: int, layout: Layout, ground_rgba: Sequence[float], mode
     if mode == "naive":
         bodies += [_create_body(client, [prim], prim.position, low_poly=False, maximal=False) for prim in prims]
         return BuiltLayout(bodies, [bodies[0]] + [body for body, prim in zip(bodies[1:], prims) if prim.collision], [],
-                           bodies[0], far)
+                           [], bodies[0], far)
     colliders = [prim for prim in prims if prim.collision]
     for group in _chunks(colliders, lambda prim: _tile(prim, COLLISION_TILE)):
         bodies.append(_create_body(client, group, _centroid(group), visual=False))
     collision_bodies = list(bodies)
-    cullable = []
-    for group in _chunks(prims, lambda prim: (_tile(prim, VISUAL_TILE), prim.rgba)):
-        body = _create_body(client, group, _centroid(group), collision=False)
-        center, radius = _bounding_sphere(group)
-        cullable.append(CullableBody(body, center, radius, group[0].rgba))
-        bodies.append(body)
-    return BuiltLayout(bodies, collision_bodies, cullable, bodies[0], far)
+    cullable: List[CullableBody] = []
+    far_groups: List[FarDetailGroup] = []
+    for group in _chunks(prims, lambda prim: (_tile(prim, LOD_TILE), prim.rgba)):
+        lod_group = None
+        if any(prim.shape in FAR_DETAIL_SHAPES for prim in group):
+            far_body = _create_body(client, group, _centroid(group), collision=False, far_detail=True)
+            pb.changeVisualShape(far_body, -1, rgbaColor=list(group[0].rgba[:3]) + [0.0], physicsClientId=client)
+            lod_group = len(far_groups)
+            far_groups.append(FarDetailGroup(far_body, *_bounding_sphere(group), group[0].rgba))
+            bodies.append(far_body)
+        for part in _chunks(group, lambda prim: _tile(prim, VISUAL_TILE)):
+            body = _create_body(client, part, _centroid(part), collision=False)
+            cullable.append(CullableBody(body, *_bounding_sphere(part), part[0].rgba, lod_group=lod_group))
+            bodies.append(body)
+    return BuiltLayout(bodies, collision_bodies, cullable, far_groups, bodies[0], far)
 
 
 def _tile(prim: Primitive, size: float) -> Tuple[int, int]:
@@ -197,8 +231,10 @@ def _tile(prim: Primitive, size: float) -> Tuple[int, int]:
 class SceneBuilder:
     """Keeps one scene built in a client: rebuilds the layout only when it changes, moves the target."""
 
-    def __init__(self, client: int, ground_rgba: Sequence[float], mode: str = "compound"):
+    def __init__(self, client: int, ground_rgba: Sequence[float], mode: str = "compound",
+                 lod_distance: float = LOD_DISTANCE):
         self.client = client
+        self.lod_distance = lod_distance  # math.inf: always the full level of detail
         self.ground_rgba = tuple(ground_rgba)
         self.mode = mode
         self.layout: Optional[Layout] = None
@@ -206,6 +242,10 @@ class SceneBuilder:
         self.cullable: List[CullableBody] = []
         self._cull_centers = np.zeros((0, 3))
         self._cull_radii = np.zeros(0)
+        self.far_groups: List[FarDetailGroup] = []
+        self._far_centers = np.zeros((0, 3))
+        self._far_radii = np.zeros(0)
+        self._lod_groups = np.zeros(0, dtype=int)
         self.collision_bodies: List[int] = []
         self.ground_body: Optional[int] = None
         self.ground_half_size = 0.0
@@ -223,6 +263,12 @@ class SceneBuilder:
             self.collision_bodies = built.collision_bodies
             self._cull_centers = np.array([item.center for item in self.cullable]).reshape(-1, 3)
             self._cull_radii = np.array([item.radius for item in self.cullable])
+            self.far_groups = built.far_groups
+            self._far_centers = np.array([group.center for group in self.far_groups]).reshape(-1, 3)
+            self._far_radii = np.array([group.radius for group in self.far_groups])
+            # -1 (no group) indexes the extra "not far" entry appended in cull()
+            self._lod_groups = np.array([-1 if item.lod_group is None else item.lod_group for item in self.cullable],
+                                        dtype=int)
             self.ground_body, self.ground_half_size = built.ground, built.ground_half_size
             self._ground_shown = True
             self.layout = scene.layout
@@ -240,26 +286,34 @@ class SceneBuilder:
         return self.target_body
 
     def cull(self, pose) -> int:
-        """Hide the visual bodies outside the camera frustum ``pose`` (a ``CameraPose``), show the others.
+        """Hide the visual bodies outside the camera frustum ``pose`` (a ``CameraPose``), show the others --
+        through their far-detail group where it is in view and all of its bounding sphere is farther than
+        ``lod_distance`` from the camera.
 
         TinyRenderer skips fully transparent shapes, so hidden bodies cost nothing to render; only bodies
-        whose visibility changed are touched. Returns how many bodies are visible.
+        whose visibility changed are touched. Returns how many cullable bodies are in view.
         """
         visible = pose.sees_spheres(self._cull_centers, self._cull_radii)
-        for index in np.flatnonzero(visible != np.array([item.visible for item in self.cullable], dtype=bool)):
-            item = self.cullable[index]
-            item.visible = bool(visible[index])
-            rgba = item.rgba if item.visible else item.rgba[:3] + (0.0,)
-            pb.changeVisualShape(item.body, -1, rgbaColor=list(rgba), physicsClientId=self.client)
+        far = pose.sees_spheres(self._far_centers, self._far_radii) & (
+            np.linalg.norm(self._far_centers - pose.eye, axis=1) - self._far_radii > self.lod_distance)
+        near = visible & ~np.append(far, False)[self._lod_groups]
+        for items, shown in ((self.cullable, near), (self.far_groups, far)):
+            for index in np.flatnonzero(shown != np.array([item.visible for item in items], dtype=bool)):
+                item = items[index]
+                item.visible = bool(shown[index])
+                self._set_alpha(item.body, item.rgba, item.visible)
         return int(visible.sum())
+
+    def _set_alpha(self, body: int, rgba: Tuple[float, ...], shown: bool) -> None:
+        pb.changeVisualShape(body, -1, rgbaColor=list(rgba[:3]) + [rgba[3] if shown else 0.0],
+                             physicsClientId=self.client)
 
     def show_ground(self, shown: bool) -> None:
         """Draw the ground's visual square (``True``, as built) or hide it so that it costs the renderer
         nothing (then ``BackdropPainter`` paints it)."""
         if self.ground_body is None or shown == self._ground_shown:
             return
-        rgba = self.ground_rgba[:3] + ((self.ground_rgba[3] if shown else 0.0),)
-        pb.changeVisualShape(self.ground_body, -1, rgbaColor=list(rgba), physicsClientId=self.client)
+        self._set_alpha(self.ground_body, self.ground_rgba, shown)
         self._ground_shown = shown
 
     @property

@@ -1,5 +1,7 @@
 """Scene building in real PyBullet: compound bodies of <= 16 shapes, the same content as the naive build,
 and layout reuse when only the start and the target change."""
+import math
+
 import numpy as np
 import pybullet as pb
 import pytest
@@ -67,6 +69,7 @@ def test_culling_hides_bodies_behind_the_camera_without_changing_the_image():
     try:
         env.reset(seed=0)
         builder, sim = env.builder, env.sim
+        builder.lod_distance = math.inf  # full detail everywhere: culling alone must not change the image
         start, yaw = env.scene.start_position, env.scene.start_yaw
         for quarter in range(4):
             sim.reset_drone(start, yaw + quarter * 1.5708)
@@ -91,6 +94,7 @@ def test_render_camera_culled_and_ground_painted_matches_a_full_render():
     try:
         env.reset(seed=0)
         builder, sim = env.builder, env.sim
+        builder.lod_distance = math.inf  # full detail everywhere (the level of detail is tested below)
         ground_rgb = np.asarray(shaded_plane_rgb(builder.ground_rgba, sim.lighting))
         rng = np.random.default_rng(3)
         ground_fractions = []
@@ -131,5 +135,35 @@ def test_a_camera_with_shadows_gets_the_rasterised_ground():
         assert env.builder._ground_shown
         env.render_camera()
         assert not env.builder._ground_shown
+    finally:
+        env.close()
+
+
+def test_far_level_of_detail_is_used_only_far_away_and_barely_changes_the_image():
+    from liquid_nav.sim.env import FlyToTargetEnv
+
+    env = FlyToTargetEnv(world="forest", camera="small")
+    try:
+        env.reset(seed=0)
+        builder, sim = env.builder, env.sim
+        assert builder.far_groups and all(item.lod_group is not None for item in builder.cullable
+                                          if item.rgba[:3] in env.world.trees.canopy_colors)
+        rng = np.random.default_rng(5)
+        far_used = 0
+        for _ in range(4):
+            sim.reset_drone((*rng.uniform(-30.0, 30.0, size=2), 1.5), rng.uniform(-3.0, 3.0))
+            builder.lod_distance = math.inf
+            full = env.render_camera()
+            assert not any(group.visible for group in builder.far_groups)
+            builder.lod_distance = 30.0
+            mixed = env.render_camera()
+            eye = sim.camera.pose(sim.state()).eye
+            for index, group in enumerate(builder.far_groups):
+                if group.visible:  # stands in for its members, all far away
+                    assert np.linalg.norm(group.center - eye) - group.radius > 30.0
+                    assert not any(item.visible for item in builder.cullable if item.lod_group == index)
+                    far_used += 1
+            assert (full != mixed).any(axis=2).mean() <= 0.03
+        assert far_used > 0
     finally:
         env.close()

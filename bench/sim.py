@@ -190,12 +190,13 @@ def main() -> None:
           f"{fps / ANCHOR_CAMERA_FPS:.2f}x / {flight / ANCHOR_CAMERA_FPS:.2f}x")
     same = np.mean([(a == b).all(axis=2).mean() for a, b in zip(images["compound"], images["naive"])])
     print(f"images: {100 * same:.2f} % of pixels identical compound vs naive over {len(images['naive'])} flight frames "
-          "(differences: low-poly vs default-shape silhouettes)")
+          "(differences: low-poly vs default-shape silhouettes and shading)")
     print("both: FlyToTargetEnv.render_camera, TinyRenderer, no shadows, no segmentation mask, sky painted where "
           "nothing was drawn (no sky geometry)")
     print("naive: one default multibody per primitive (default PyBullet shapes), ground rasterised, nothing culled")
     print("compound: visual-only bodies of <= 16 low-poly shapes per 10 m tile and colour, hidden outside the "
-          "frustum; ground not rasterised but painted in its shaded colour where pixel rays meet it")
+          "frustum, spheres beyond 30 m as 20-face meshes; ground not rasterised but painted in its shaded colour "
+          "where pixel rays meet it (docs/simulator.md)")
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from liquid_nav.sim.worlds import Layout, Primitive, Scene
 MAX_SHAPES_PER_CALL = 16
 COLLISION_TILE = 20.0  # m: few, tight collision bodies (physics cost follows the static body count)
 VISUAL_TILE = 10.0  # m: smaller visual bodies cull better
-GROUND_MARGIN = 40.0  # m: the ground square reaches this far beyond the world area
+GROUND_MARGIN = 120.0  # m: beyond the world area; more than the camera's far plane, so no view sees its edge
 LOD_DISTANCE = 30.0  # m: visual bodies whose bounding sphere is farther than this use their far level of detail
 LOD_TILE = 20.0  # m: a far-detail body stands for the visual bodies of one colour in a 2x2 block of tiles
 FAR_DETAIL_SHAPES = ("sphere",)  # shapes with a coarser far mesh (sim_worlds/assets/<shape>_far.obj)

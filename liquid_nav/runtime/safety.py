@@ -66,6 +66,8 @@ class SafetyConfig:
                     raise ValueError(f"SafetyConfig.lost_action is {value!r}; expected one of {LOST_ACTIONS}")
             elif not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise ValueError(f"SafetyConfig.{item.name} is {value!r}; expected a finite number > 0")
+        if self.land_speed > self.max_vz:
+            raise ValueError(f"SafetyConfig.land_speed ({self.land_speed}) must be <= max_vz ({self.max_vz})")
         if self.lost_timeout < self.stale_timeout:
             raise ValueError(
                 f"SafetyConfig.lost_timeout ({self.lost_timeout}) must be >= stale_timeout ({self.stale_timeout})"
@@ -124,6 +126,9 @@ class SafetyGate:
 
     def __init__(self, config: Optional[SafetyConfig] = None) -> None:
         self.config = config or SafetyConfig()
+        config = self.config
+        self._limits = np.array([config.max_vx, config.max_vy, config.max_vz, config.max_yaw_rate])
+        self._accel_limits = np.array([config.max_accel] * 3 + [config.max_yaw_accel])
         self.counters = SafetyCounters()
         self._state = _GateState()
         self.last_rejection = ""
@@ -186,6 +191,7 @@ class SafetyGate:
     def on_command(self, command, stamp: float, now: float) -> Optional[SafetyOutput]:
         """A controller command stamped with its source image's stamp; returns what to publish now."""
         state = self._state
+        self._latch(now)  # input lost before this command arrived stays lost, even between ticks
         values = np.asarray(command, dtype=np.float64).reshape(-1)
         if values.shape != (4,) or not np.all(np.isfinite(values)) or not math.isfinite(stamp):
             self.counters.rejected_nonfinite += 1
@@ -257,20 +263,25 @@ class SafetyGate:
     def _shape(self, command: np.ndarray, now: float) -> np.ndarray:
         """Clamp a network command and limit its change from the previous output."""
         config = self.config
-        limits = np.array([config.max_vx, config.max_vy, config.max_vz, config.max_yaw_rate])
-        shaped = np.clip(command, -limits, limits)
-        speed = float(np.linalg.norm(shaped[:3]))
-        if speed > config.max_speed:
-            shaped[:3] *= config.max_speed / speed
+        shaped = self._limit_speed(np.clip(command, -self._limits, self._limits))
         if not np.allclose(shaped, command):
             self.counters.clamped += 1
         state = self._state
         elapsed = 0.0 if state.last_publish is None else min(max(now - state.last_publish, 0.0), 0.1)
-        step_limit = elapsed * np.array([config.max_accel] * 3 + [config.max_yaw_accel])
-        limited = state.previous_output + np.clip(shaped - state.previous_output, -step_limit, step_limit)
+        step_limit = elapsed * self._accel_limits
+        # Per-axis steps from one in-limit command towards another can leave the speed ball (box corners).
+        limited = self._limit_speed(
+            state.previous_output + np.clip(shaped - state.previous_output, -step_limit, step_limit))
         if not np.allclose(limited, shaped):
             self.counters.rate_limited += 1
         return limited
+
+    def _limit_speed(self, command: np.ndarray) -> np.ndarray:
+        """Scale (vx, vy, vz) in place down to ``max_speed`` where its norm exceeds it."""
+        speed = float(np.linalg.norm(command[:3]))
+        if speed > self.config.max_speed:
+            command[:3] *= self.config.max_speed / speed
+        return command
 
     def _emit(self, command: np.ndarray, stamp: float, now: float, mode: SafetyMode) -> SafetyOutput:
         state = self._state

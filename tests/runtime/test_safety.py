@@ -170,3 +170,32 @@ def test_invalid_configs_are_refused_with_the_field_name():
         SafetyConfig(stale_timeout=2.0, lost_timeout=1.0)
     with pytest.raises(ValueError, match="heartbeat_rate"):
         SafetyConfig(heartbeat_rate=math.nan)
+    with pytest.raises(ValueError, match="land_speed"):
+        SafetyConfig(max_vz=0.2, land_speed=0.3)  # landing must not outrun the vertical limit
+
+
+def test_rate_limited_ramp_between_limit_commands_stays_within_max_speed():
+    # Per-axis acceleration steps from one in-limit command to another pass near the box corner
+    # (2, 1.5, 1) whose norm (2.69) exceeds max_speed; the output must not.
+    config = SafetyConfig()
+    gate = SafetyGate(config)
+    gate.arm(0.0)
+    now = 0.0
+    for _ in range(10):  # ramp to the clamped corner direction (-1.86, -1.39, -0.93), |v| = 2.5
+        now += 0.1
+        gate.on_command([-20.0, -15.0, -10.0, 0.0], now, now)
+    now += 0.025
+    output = gate.on_command([-2.0, -1.5, 0.0, 0.0], now, now).command
+    assert np.linalg.norm(output[:3]) <= config.max_speed + 1e-9
+    assert np.all(np.abs(output) <= [config.max_vx, config.max_vy, config.max_vz, config.max_yaw_rate])
+
+
+def test_input_lost_before_a_late_command_stays_lost_without_a_tick():
+    # The watchdog tick has not run since the input went quiet for longer than lost_timeout; the
+    # next command must not revive the gate.
+    gate = armed_gate()
+    gate.tick(10.0)
+    feed(gate, [0.5, 0, 0, 0], 10.02, 3)
+    assert gate.on_command([0.5, 0, 0, 0], 11.5, 11.5) is None
+    assert gate.mode(11.5) is SafetyMode.LOST
+    assert gate.tick(11.51).output.mode is SafetyMode.LOST

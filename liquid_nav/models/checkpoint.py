@@ -94,6 +94,13 @@ def _read_header(path: Path, data: bytes) -> Dict[str, Any]:
         raise CheckpointError(f"{path}: corrupt checkpoint header (not valid JSON: {error})") from error
     if not isinstance(header, dict) or not {"format_version", "config", "payload_bytes"} <= set(header):
         raise CheckpointError(f"{path}: corrupt checkpoint header (needs format_version, config, payload_bytes)")
+    payload_bytes = header["payload_bytes"]
+    if not isinstance(payload_bytes, int) or isinstance(payload_bytes, bool) or payload_bytes < 0:
+        raise CheckpointError(f"{path}: corrupt checkpoint header (payload_bytes must be a non-negative integer, "
+                              f"got {payload_bytes!r})")
+    if not isinstance(header.get("metadata") or {}, dict):
+        raise CheckpointError(f"{path}: corrupt checkpoint header (metadata must be a JSON object, "
+                              f"got {type(header['metadata']).__name__})")
     return header
 
 
@@ -132,7 +139,10 @@ def load_checkpoint(path: PathLike, map_location: str = "cpu") -> LoadedCheckpoi
     return LoadedCheckpoint(policy.to(map_location).eval(), dict(header.get("metadata") or {}))
 
 
-def _load_weights(path: Path, policy: Policy, state_dict: Dict[str, torch.Tensor]) -> None:
+def _load_weights(path: Path, policy: Policy, state_dict: Any) -> None:
+    if not isinstance(state_dict, dict) or not all(isinstance(v, torch.Tensor) for v in state_dict.values()):
+        raise CheckpointError(f"{path}: the weights payload is not a state dict of tensors "
+                              f"(got {type(state_dict).__name__})")
     expected = policy.state_dict()
     missing = sorted(set(expected) - set(state_dict))
     unexpected = sorted(set(state_dict) - set(expected))

@@ -91,6 +91,38 @@ def test_config_weight_mismatch_names_the_tensors(tmp_path):
         load_checkpoint(path)
 
 
+@pytest.mark.parametrize("field, value, message", [
+    ("payload_bytes", "12", "payload_bytes must be a non-negative integer"),
+    ("payload_bytes", -1, "payload_bytes must be a non-negative integer"),
+    ("metadata", [1, 2], "metadata must be a JSON object"),
+])
+def test_ill_typed_header_fields_are_checkpoint_errors(tmp_path, field, value, message):
+    path = _saved(tmp_path)
+    _rewrite_header(path, lambda h: h.update({field: value}))
+    with pytest.raises(CheckpointError, match=message):
+        load_checkpoint(path)
+
+
+def test_payload_that_is_not_a_state_dict(tmp_path):
+    import hashlib
+    import io
+
+    path = _saved(tmp_path)
+    buffer = io.BytesIO()
+    torch.save(torch.zeros(3), buffer)
+    payload = buffer.getvalue()
+    data = path.read_bytes()
+    start = len(ckpt.MAGIC) + 64
+    (header_len,) = struct.unpack_from("<Q", data, start)
+    header = json.loads(data[start + 8:start + 8 + header_len])
+    header["payload_bytes"] = len(payload)
+    new_header = json.dumps(header).encode()
+    body = struct.pack("<Q", len(new_header)) + new_header + payload
+    path.write_bytes(ckpt.MAGIC + hashlib.sha256(body).hexdigest().encode() + body)
+    with pytest.raises(CheckpointError, match="not a state dict of tensors"):
+        load_checkpoint(path)
+
+
 def test_invalid_stored_config(tmp_path):
     path = _saved(tmp_path)
     _rewrite_header(path, lambda h: h["config"].update(hidden_layers=3))

@@ -56,4 +56,7 @@ def config_from_onnx_metadata(metadata: dict, source: str) -> PolicyConfig:
     """Read the policy config stored by :func:`export_step_onnx` from an ONNX metadata map."""
     if CONFIG_KEY not in metadata:
         raise ValueError(f"{source}: ONNX file has no {CONFIG_KEY!r} metadata; export it with `liquid-nav export`")
-    return PolicyConfig.from_dict(json.loads(metadata[CONFIG_KEY]))
+    try:
+        return PolicyConfig.from_dict(json.loads(metadata[CONFIG_KEY]))
+    except ValueError as error:  # JSONDecodeError and ConfigError are ValueErrors
+        raise ValueError(f"{source}: invalid {CONFIG_KEY!r} metadata: {error}") from error

@@ -137,11 +137,24 @@ class OnnxRuntimeBackend(InferenceBackend):
                                                           "trt_engine_cache_path": str(engine_dir)})
         source = onnx_model if isinstance(onnx_model, bytes) else str(onnx_model)
         self._session = ort.InferenceSession(source, options, providers=providers)
-        config = config_from_onnx_metadata(self._session.get_modelmeta().custom_metadata_map,
-                                           "<in-memory model>" if isinstance(onnx_model, bytes) else str(onnx_model))
-        state_size = int(self._session.get_inputs()[1].shape[1])
-        super().__init__(config.preprocessing, state_size)
+        name = "<in-memory model>" if isinstance(onnx_model, bytes) else str(onnx_model)
+        config = config_from_onnx_metadata(self._session.get_modelmeta().custom_metadata_map, name)
+        super().__init__(config.preprocessing, self._check_io(name, config.preprocessing.shape))
         self.reset()
+
+    def _check_io(self, name: str, image_shape: Tuple[int, int, int]) -> int:
+        """Refuse a graph whose inputs/outputs are not the exported step's; returns the state size."""
+        from liquid_nav.models.export import INPUT_NAMES, OUTPUT_NAMES
+
+        inputs = {item.name: item.shape for item in self._session.get_inputs()}
+        outputs = tuple(item.name for item in self._session.get_outputs())
+        if tuple(inputs) != INPUT_NAMES or outputs != OUTPUT_NAMES:
+            raise ValueError(f"{name}: ONNX inputs {list(inputs)} / outputs {list(outputs)} are not those of an "
+                             f"exported control step ({list(INPUT_NAMES)} / {list(OUTPUT_NAMES)})")
+        if tuple(inputs["image"]) != (1,) + image_shape:
+            raise ValueError(f"{name}: ONNX image input is {inputs['image']} but the stored preprocessing "
+                             f"config expects {[1, *image_shape]}")
+        return int(inputs["state"][1])
 
     def reset(self) -> None:
         self._state = np.zeros((1, self.state_size), dtype=np.float32)

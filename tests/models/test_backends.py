@@ -1,12 +1,15 @@
 """Inference backends: any frame size, kept state, reset, ONNX Runtime parity over a 200-step rollout."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
 
 from liquid_nav.models.checkpoint import save_checkpoint
 from liquid_nav.models.export import export_step_onnx
+from liquid_nav.models.policy import Policy, PolicyConfig
 from liquid_nav.models.preprocessing import PreprocessingConfig, prepare_frame
 from liquid_nav.runtime.backends import (BackendUnavailableError, make_backend, make_backend_from_policy)
 from tests.models.conftest import small_policy
@@ -116,3 +119,34 @@ def test_thread_cap_reaches_onnxruntime_and_keeps_results(tmp_path):
     default = make_backend("onnxruntime", path)
     frame = _frames(1, seed=7)[0]
     np.testing.assert_allclose(capped.step(frame, 1 / 30), default.step(frame, 1 / 30), atol=1e-6)
+
+
+def test_onnx_files_with_foreign_io_or_bad_metadata_are_refused_at_load(tmp_path):
+    import onnx
+
+    from liquid_nav.models.export import CONFIG_KEY
+
+    policy = small_policy("gru", seed=1)
+    model = onnx.load_from_string(export_step_onnx(policy))
+    model.graph.output[0].name = "velocity"
+    for node in model.graph.node:
+        node.output[:] = ["velocity" if out == "command" else out for out in node.output]
+    renamed = tmp_path / "renamed.onnx"
+    renamed.write_bytes(model.SerializeToString())
+    with pytest.raises(ValueError, match="renamed.onnx: ONNX inputs .* outputs .*velocity"):
+        make_backend("onnxruntime", renamed)
+
+    other = Policy.from_config(PolicyConfig(head="gru", units=16, preprocessing=PreprocessingConfig(height=64, width=64)))
+    model = onnx.load_from_string(export_step_onnx(other))
+    entry = next(p for p in model.metadata_props if p.key == CONFIG_KEY)
+    entry.value = json.dumps(policy.config.to_dict())  # metadata says 72 x 128, graph takes 64 x 64
+    mismatched = tmp_path / "mismatched.onnx"
+    mismatched.write_bytes(model.SerializeToString())
+    with pytest.raises(ValueError, match="mismatched.onnx: ONNX image input is \\[1, 64, 64, 3\\]"):
+        make_backend("onnxruntime", mismatched)
+
+    entry.value = "{not json"
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(model.SerializeToString())
+    with pytest.raises(ValueError, match="broken.onnx: invalid 'liquid_nav.config' metadata"):
+        make_backend("onnxruntime", broken)

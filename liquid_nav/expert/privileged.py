@@ -81,6 +81,8 @@ class PrivilegedExpert:
 
     def act(self, info: Dict[str, Any]) -> np.ndarray:
         """The next command (vx, vy, vz, yaw_rate), body FLU, float32."""
+        if self.grid is None:
+            raise RuntimeError("PrivilegedExpert.act() called before reset(info): there is no plan to follow yet")
         config = self.config
         position = np.asarray(info["position"], dtype=np.float64)
         here = position[:2]

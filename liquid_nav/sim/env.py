@@ -33,7 +33,7 @@ from liquid_nav.sim.backdrop import BackdropPainter, shaded_plane_rgb
 from liquid_nav.sim.camera import CameraConfig, Lighting, OnboardCamera
 from liquid_nav.sim.drone_sim import DroneSimulator, SimConfig
 from liquid_nav.sim.quadrotor import QuadState
-from liquid_nav.sim.scene_builder import SceneBuilder
+from liquid_nav.sim.scene_builder import SceneBuilder, check_build_mode
 from liquid_nav.sim.worlds import Scene, WorldSpec, load_world, sample_scene
 
 ENV_ID = "LiquidNav/FlyToTarget-v0"
@@ -65,6 +65,11 @@ class EnvConfig:
     render_observations: bool = True  # False: privileged-only rollouts, observation is all zeros
     build_mode: str = "compound"  # "compound" (grouped static bodies) or "naive" (one body per primitive)
     success: SuccessCriteria = field(default_factory=SuccessCriteria)
+
+    def __post_init__(self) -> None:
+        check_build_mode(self.build_mode, "EnvConfig.build_mode")
+        if not self.max_episode_seconds > 0:
+            raise ValueError(f"EnvConfig.max_episode_seconds must be > 0, got {self.max_episode_seconds!r}")
 
     def camera_config(self) -> CameraConfig:
         return self.camera if isinstance(self.camera, CameraConfig) else CameraConfig.preset(self.camera)
@@ -125,9 +130,9 @@ class FlyToTargetEnv(gym.Env):
     def reset(self, *, seed: Optional[int] = None, options: Optional[Dict[str, Any]] = None):
         super().reset(seed=seed)
         if options and "scene_seed" in options:
-            scene_seed = int(options["scene_seed"])
+            scene_seed = options["scene_seed"]  # sample_scene refuses anything but a non-negative integer
         elif seed is not None:
-            scene_seed = int(seed)
+            scene_seed = seed
         else:
             scene_seed = int(self.np_random.integers(0, 2**31 - 1))
         self.scene = sample_scene(self.world, scene_seed)

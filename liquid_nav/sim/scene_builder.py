@@ -36,6 +36,12 @@ FAR_DETAIL_SHAPES = ("sphere",)  # shapes with a coarser far mesh (sim_worlds/as
 BUILD_MODES = ("compound", "naive")
 
 
+def check_build_mode(mode: str, what: str = "build mode") -> None:
+    """``ValueError`` naming ``what`` unless ``mode`` is one of :data:`BUILD_MODES`."""
+    if mode not in BUILD_MODES:
+        raise ValueError(f"{what} must be one of {BUILD_MODES}, got {mode!r}")
+
+
 def _mesh_file(shape: str, far_detail: bool = False) -> str:
     """Low-poly unit meshes (sim_worlds/assets/<shape>.obj, or <shape>_far.obj for the far level of detail)
     used as cheap render geometry."""
@@ -191,8 +197,7 @@ def build_layout(client: int, layout: Layout, ground_rgba: Sequence[float], mode
     asleep. ``naive``: one default multibody per primitive with default PyBullet shapes, nothing culled.
     Neither has sky geometry.
     """
-    if mode not in BUILD_MODES:
-        raise ValueError(f"build mode must be one of {BUILD_MODES}, got {mode!r}")
+    check_build_mode(mode)
     far = layout.half_size + GROUND_MARGIN
     ground_plane = pb.createCollisionShape(pb.GEOM_PLANE, physicsClientId=client)
     ground_visual = pb.createVisualShape(pb.GEOM_BOX, halfExtents=[far, far, 0.005], rgbaColor=list(ground_rgba),
@@ -233,6 +238,7 @@ class SceneBuilder:
 
     def __init__(self, client: int, ground_rgba: Sequence[float], mode: str = "compound",
                  lod_distance: float = LOD_DISTANCE):
+        check_build_mode(mode)
         self.client = client
         self.lod_distance = lod_distance  # math.inf: always the full level of detail
         self.ground_rgba = tuple(ground_rgba)

@@ -14,6 +14,7 @@ was expected.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -199,6 +200,8 @@ class _Node:
                 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
             self.fail(key, f"a [min, max] pair of numbers (or one number), got {value!r}")
         lo, hi = float(value[0]), float(value[1])
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            self.fail(key, f"finite numbers, got {value!r}")
         if lo > hi:
             self.fail(key, f"min <= max, got [{lo}, {hi}]")
         if lo < low or hi > high:
@@ -208,8 +211,10 @@ class _Node:
     def vector(self, key: str, default: Any = None, length: int = 3, low: float = -math.inf) -> Tuple[float, ...]:
         value = self._get(key, _REQUIRED if default is None else default)
         if (not isinstance(value, (list, tuple)) or len(value) != length
-                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= low for v in value)):
-            self.fail(key, f"a list of {length} numbers >= {low}, got {value!r}")
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= low
+                           for v in value)):
+            bound = f" >= {low}" if math.isfinite(low) else ""
+            self.fail(key, f"a list of {length} finite numbers{bound}, got {value!r}")
         return tuple(float(v) for v in value)
 
     def color(self, key: str, default: Any = None) -> Color:
@@ -408,6 +413,8 @@ def parse_world(data: Any, source: str) -> WorldSpec:
                                 f"got {list(spec.target.distance)}")
     if spec.start.height[1] >= spec.max_altitude:
         start.fail("height", f"below area.max_altitude {spec.max_altitude}, got {list(spec.start.height)}")
+    if not any(spec.light.direction):
+        light.fail("direction", f"a non-zero vector towards the light, got {list(spec.light.direction)}")
     if spec.start.placement == "streets" and spec.streets is None:
         start.fail("placement", "'anywhere' unless obstacles.streets is defined")
     for family in spec.props:
@@ -728,11 +735,14 @@ def _line_of_sight(footprints: Footprints, start: np.ndarray, end: np.ndarray, m
 
 
 def sample_scene(spec: WorldSpec, seed: int) -> Scene:
-    """The concrete scene for an episode ``seed``: the cached layout plus a sampled start and target.
+    """The concrete scene for an episode ``seed`` (a non-negative integer): the cached layout plus a sampled
+    start and target.
 
     Starts and targets are rejection-sampled so that both have the required clearance, stay inside the
     area and, with ``target.line_of_sight``, nothing at flight level stands between them.
     """
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"episode seed must be a non-negative integer, got {seed!r}")
     layout = sample_layout(spec, layout_seed_for(spec, seed))
     rng = np.random.default_rng([int(seed), 0x7A26])
     half = spec.half_size

@@ -175,3 +175,16 @@ def test_bad_actions_and_options_are_refused(env):
         env.step(np.zeros(3))
     with pytest.raises(TypeError, match="unknown option"):
         FlyToTargetEnv(wrold="forest")
+    with pytest.raises(ValueError, match="non-negative integer, got -1"):
+        env.reset(options={"scene_seed": -1})
+
+
+@pytest.mark.parametrize("option, message", [({"build_mode": "fast"}, "EnvConfig.build_mode"),
+                                             ({"max_episode_seconds": 0.0}, "max_episode_seconds")])
+def test_bad_config_is_refused_before_a_simulator_is_opened(option, message):
+    import pybullet as pb
+
+    clients = [client for client in range(64) if pb.isConnected(physicsClientId=client)]
+    with pytest.raises(ValueError, match=message):
+        FlyToTargetEnv(**option)
+    assert [client for client in range(64) if pb.isConnected(physicsClientId=client)] == clients

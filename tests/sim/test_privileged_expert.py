@@ -34,6 +34,8 @@ def test_expert_commands_are_float32_and_it_slows_near_obstacles():
     try:
         expert = PrivilegedExpert.from_env(env, ExpertConfig(cruise_speed=2.0))
         _, info = env.reset(seed=21)
+        with pytest.raises(RuntimeError, match="before reset"):
+            expert.act(info)
         expert.reset(info)
         command = expert.act(info)
         assert command.dtype == np.float32 and command.shape == (4,)

@@ -108,6 +108,11 @@ MALFORMED = [
     (lambda d: _set(d, "streets", "start", "placement"), "'start.placement'", "obstacles.streets"),
     (lambda d: _set(d, [5.0, 80.0], "target", "distance"), "'target.distance'", "inside the area"),
     (lambda d: _set(d, -0.2, "light", "ambient"), "'light.ambient'", "a number in [0.0, 2.0]"),
+    (lambda d: _set(d, [float("nan"), 0.3], "obstacles", "trees", "trunk_radius"), "'obstacles.trees.trunk_radius'",
+     "finite numbers"),
+    (lambda d: _set(d, [1.2, float("inf")], "start", "height"), "'start.height'", "finite numbers"),
+    (lambda d: _set(d, [0.0, 0.0, 0.0], "light", "direction"), "'light.direction'", "non-zero"),
+    (lambda d: _set(d, [float("inf"), 0.0, 1.0], "light", "direction"), "'light.direction'", "3 finite numbers"),
 ]
 
 
@@ -140,3 +145,10 @@ def test_a_world_whose_target_cannot_be_placed_is_reported(tmp_path):
     spec = load_world(_write(tmp_path, data))
     with pytest.raises(WorldFileError, match="'target'.*no valid start/target found for seed 0"):
         sample_scene(spec, 0)
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, "3", True])
+def test_episode_seeds_must_be_non_negative_integers(seed):
+    with pytest.raises(ValueError, match="episode seed must be a non-negative integer"):
+        sample_scene(load_world("forest"), seed)
+    assert sample_scene(load_world("forest"), np.int64(3)).seed == 3

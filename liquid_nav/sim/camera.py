@@ -18,7 +18,7 @@ from typing import Optional, Tuple
 import numpy as np
 import pybullet as p
 
-from liquid_nav.sim.quadrotor import QuadState, rotation_from_quaternion
+from liquid_nav.sim.quadrotor import QuadState
 
 Vector3 = Tuple[float, float, float]
 
@@ -52,8 +52,9 @@ class CameraConfig:
             raise ValueError(f"camera width and height must be positive integers, got {self.width}x{self.height}")
         if not 0.0 < self.fov_deg < 180.0:
             raise ValueError(f"camera fov_deg (vertical) must be in (0, 180), got {self.fov_deg}")
-        if not 0.0 < self.near < self.far:
-            raise ValueError(f"camera clip planes must satisfy 0 < near < far, got near={self.near}, far={self.far}")
+        if not 0.0 < self.near < self.far < math.inf:
+            raise ValueError(f"camera clip planes must satisfy 0 < near < far, far finite, got near={self.near}, "
+                             f"far={self.far}")
         if not -90.0 <= self.pitch_deg <= 90.0:
             raise ValueError(f"camera pitch_deg must be in [-90, 90], got {self.pitch_deg}")
         if self.offset is not None and (len(self.offset) != 3 or not all(math.isfinite(v) for v in self.offset)):
@@ -132,7 +133,7 @@ class OnboardCamera:
 
     def __init__(self, config: CameraConfig) -> None:
         self.config = config
-        self._offset = config.offset or (0.0, 0.0, 0.0)
+        self._offset = np.array((0.0, 0.0, 0.0) if config.offset is None else config.offset, dtype=np.float64)
         pitch = math.radians(config.pitch_deg)
         self._forward_body = (math.cos(pitch), 0.0, math.sin(pitch))
         self._up_body = (-math.sin(pitch), 0.0, math.cos(pitch))
@@ -147,8 +148,8 @@ class OnboardCamera:
 
     def pose(self, state: QuadState) -> CameraPose:
         """The camera's world pose for a drone state (the mount point always moves with the body)."""
-        rotation = np.array(rotation_from_quaternion(*state.quaternion.tolist())).reshape(3, 3)
-        eye = state.position + rotation @ np.array(self._offset)
+        rotation = state.rotation_matrix()
+        eye = state.position + rotation @ self._offset
         if self.config.stabilized:
             yaw = math.atan2(rotation[1, 0], rotation[0, 0])
             cos_yaw, sin_yaw = math.cos(yaw), math.sin(yaw)

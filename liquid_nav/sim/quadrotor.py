@@ -44,7 +44,7 @@ class QuadState:
 
     def rotation_matrix(self) -> np.ndarray:
         """(3, 3) world-from-body rotation."""
-        return np.asarray(p.getMatrixFromQuaternion(self.quaternion.tolist()), dtype=np.float64).reshape(3, 3)
+        return np.array(rotation_from_quaternion(*self.quaternion.tolist())).reshape(3, 3)
 
 
 def rotation_from_quaternion(qx: float, qy: float, qz: float, qw: float) -> Tuple[float, ...]:

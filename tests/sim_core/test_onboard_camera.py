@@ -187,6 +187,9 @@ def test_frustum_test_culls_only_what_is_outside():
     )
     pose = camera.pose(state)
     assert pose.forward == pytest.approx([0.0, 1.0, 0.0], abs=1e-12)
+    # a mount given as a numpy array works like a tuple (body x is world y here)
+    mounted = OnboardCamera(CameraConfig(offset=np.array([0.2, 0.0, 0.1]))).pose(state)
+    assert mounted.eye == pytest.approx([0.0, 0.2, 0.1], abs=1e-12)
     assert pose.sees_sphere(np.array([0.0, 10.0, 0.0]), 0.5)
     assert not pose.sees_sphere(np.array([0.0, -10.0, 0.0]), 0.5)  # behind
     assert not pose.sees_sphere(np.array([20.0, 10.0, 0.0]), 1.0)  # far to the right (horizontal FOV ~79 deg)
@@ -204,6 +207,7 @@ def test_frustum_test_culls_only_what_is_outside():
         ({"width": 0}, "width and height must be positive integers"),
         ({"fov_deg": 180.0}, "fov_deg"),
         ({"near": 2.0, "far": 1.0}, "near < far"),
+        ({"far": math.inf}, "far finite"),
         ({"pitch_deg": 100.0}, "pitch_deg"),
         ({"offset": (0.1, 0.0)}, "offset must be None or 3 finite numbers"),
     ],

@@ -170,8 +170,11 @@ class WiredCfCCell(nn.Module):
         _add_pure_mode_parameters(self, wiring.units, mode)
 
     def prepare(self) -> List[Tensor]:
-        """Masked, transposed weights [in_0, rec_0, in_1, rec_1, in_2, rec_2] (absent synapses are zero)."""
-        return [(self.input_maps[0].weight * self.in_mask_0).t(), (self.recurrent_maps[0].weight * self.rec_mask_0).t(),
+        """Masked, transposed weights [rec_0, in_1, rec_1, in_2, rec_2] (absent synapses are zero).
+
+        The sensory weights (in_0) are applied by :meth:`project_inputs`.
+        """
+        return [(self.recurrent_maps[0].weight * self.rec_mask_0).t(),
                 (self.input_maps[1].weight * self.in_mask_1).t(), (self.recurrent_maps[1].weight * self.rec_mask_1).t(),
                 (self.input_maps[2].weight * self.in_mask_2).t(), (self.recurrent_maps[2].weight * self.rec_mask_2).t()]
 
@@ -186,13 +189,13 @@ class WiredCfCCell(nn.Module):
         t = t.unsqueeze(1)
         m, c = self.n_motor, self.n_command
         w, amplitude = self.w_tau, self.amplitude
-        inter = cfc_update(torch.addmm(projected, h[:, m + c:], prepared[1]), self.n_inter, t, self.mode,
+        inter = cfc_update(torch.addmm(projected, h[:, m + c:], prepared[0]), self.n_inter, t, self.mode,
                             w[:, m + c:], amplitude[:, m + c:])
-        drive = torch.addmm(self.input_maps[1].bias, inter, prepared[2])
-        command = cfc_update(torch.addmm(drive, h[:, m:m + c], prepared[3]), c, t, self.mode,
+        drive = torch.addmm(self.input_maps[1].bias, inter, prepared[1])
+        command = cfc_update(torch.addmm(drive, h[:, m:m + c], prepared[2]), c, t, self.mode,
                               w[:, m:m + c], amplitude[:, m:m + c])
-        drive = torch.addmm(self.input_maps[2].bias, command, prepared[4])
-        motor = cfc_update(torch.addmm(drive, h[:, :m], prepared[5]), m, t, self.mode, w[:, :m], amplitude[:, :m])
+        drive = torch.addmm(self.input_maps[2].bias, command, prepared[3])
+        motor = cfc_update(torch.addmm(drive, h[:, :m], prepared[4]), m, t, self.mode, w[:, :m], amplitude[:, :m])
         return motor, torch.cat([motor, command, inter], dim=1)
 
     def step(self, x: Tensor, h: Tensor, t: Tensor) -> Tuple[Tensor, Tensor]:
@@ -205,7 +208,7 @@ class WiredCfCCell(nn.Module):
         from liquid_nav.models.fused import WiredCfCWave, wave_operands
 
         sizes = (self.n_motor, self.n_command, self.n_inter)
-        w_block, drive, t_wave = wave_operands(sizes, self.n_heads, projected, t, prepared[1], prepared[2],
-                                               self.input_maps[1].bias, prepared[3], prepared[4],
-                                               self.input_maps[2].bias, prepared[5])
+        w_block, drive, t_wave = wave_operands(sizes, self.n_heads, projected, t, prepared[0], prepared[1],
+                                               self.input_maps[1].bias, prepared[2], prepared[3],
+                                               self.input_maps[2].bias, prepared[4])
         return WiredCfCWave.apply(sizes, self.mode, drive, w_block, t_wave, h, self.w_tau, self.amplitude)

@@ -127,9 +127,9 @@ def test_fused_sparse_cfc_training_path_matches_stepping_and_gradcheck(mode):
     torch.testing.assert_close(fused_state, final, rtol=0, atol=1e-12)
     prepared = [p.detach() for p in cell.prepare()]
     sizes = (WIRING.config.motor_neurons, WIRING.config.command_neurons, WIRING.config.inter_neurons)
-    w_block, drive, t_wave = wave_operands(sizes, cell.n_heads, cell.project_inputs(x).detach(), t, prepared[1],
-                                           prepared[2], cell.input_maps[1].bias.detach(), prepared[3], prepared[4],
-                                           cell.input_maps[2].bias.detach(), prepared[5])
+    w_block, drive, t_wave = wave_operands(sizes, cell.n_heads, cell.project_inputs(x).detach(), t, prepared[0],
+                                           prepared[1], cell.input_maps[1].bias.detach(), prepared[2], prepared[3],
+                                           cell.input_maps[2].bias.detach(), prepared[4])
     extra = [p.detach().requires_grad_(mode == "pure") for p in (cell.w_tau, cell.amplitude)]
     assert torch.autograd.gradcheck(
         lambda d, w, s, *e: WiredCfCWave.apply(sizes, mode, d, w, t_wave, s, *e),
@@ -210,8 +210,8 @@ def test_compiled_training_loops_equal_their_python_fallback():
     t = torch.rand(3, 5, dtype=torch.double) + 0.1
     w_block, drive, t_wave = fused.wave_operands(
         sizes, cell.n_heads, cell.project_inputs(torch.randn(3, 5, 10, dtype=torch.double)).detach(), t,
-        prepared[1], prepared[2], cell.input_maps[1].bias.detach(), prepared[3], prepared[4],
-        cell.input_maps[2].bias.detach(), prepared[5])
+        prepared[0], prepared[1], cell.input_maps[1].bias.detach(), prepared[2], prepared[3],
+        cell.input_maps[2].bias.detach(), prepared[4])
     args = (drive, w_block, t_wave, torch.randn(3, WIRING.units, dtype=torch.double), cell.w_tau, cell.amplitude,
             sizes[0], sizes[1], "default")
     compiled = fused._compiled("_wave_forward_loop")

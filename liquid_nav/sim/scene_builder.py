@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -170,9 +172,29 @@ def _centroid(prims: Sequence[Primitive]) -> Tuple[float, float, float]:
     return (sum(p.position[0] for p in prims) / len(prims), sum(p.position[1] for p in prims) / len(prims), 0.0)
 
 
-def _bounding_sphere(prims: Sequence[Primitive]) -> Tuple[np.ndarray, float]:
-    low = np.min([np.subtract(p.position, np.max(p.half_extents)) for p in prims], axis=0)
-    high = np.max([np.add(p.position, np.max(p.half_extents)) for p in prims], axis=0)
+@lru_cache(maxsize=None)
+def _mesh_extent(file_name: str) -> float:
+    """Largest horizontal radius or |z| of a unit mesh's vertices (a volume-matched mesh pokes out beyond 1)."""
+    vertices = [[float(v) for v in line.split()[1:4]] for line in Path(file_name).read_text().splitlines()
+                if line.startswith("v ")]
+    return max(max(math.hypot(x, y), abs(z)) for x, y, z in vertices)
+
+
+def _reach(prim: Primitive, far_detail: bool) -> float:
+    """Half size of an axis-aligned cube around ``prim.position`` that holds all of the primitive as rendered:
+    a box turned by its yaw, or the mesh drawn for a round shape (``far_detail``: its far level of detail)."""
+    hx, hy, hz = prim.half_extents
+    if prim.shape == "box":
+        cos, sin = abs(math.cos(prim.yaw)), abs(math.sin(prim.yaw))
+        return max(hx * cos + hy * sin, hx * sin + hy * cos, hz)
+    return max(hx, hy, hz) * _mesh_extent(_mesh_file(prim.shape, far_detail))
+
+
+def _bounding_sphere(prims: Sequence[Primitive], far_detail: bool = False) -> Tuple[np.ndarray, float]:
+    """A sphere holding all of ``prims`` as rendered (conservative: culling must never hide a visible body)."""
+    reaches = [_reach(prim, far_detail) for prim in prims]
+    low = np.min([np.subtract(p.position, reach) for p, reach in zip(prims, reaches)], axis=0)
+    high = np.max([np.add(p.position, reach) for p, reach in zip(prims, reaches)], axis=0)
     return (low + high) / 2, float(np.linalg.norm(high - low) / 2)
 
 
@@ -220,7 +242,7 @@ def build_layout(client: int, layout: Layout, ground_rgba: Sequence[float], mode
             far_body = _create_body(client, group, _centroid(group), collision=False, far_detail=True)
             pb.changeVisualShape(far_body, -1, rgbaColor=list(group[0].rgba[:3]) + [0.0], physicsClientId=client)
             lod_group = len(far_groups)
-            far_groups.append(FarDetailGroup(far_body, *_bounding_sphere(group), group[0].rgba))
+            far_groups.append(FarDetailGroup(far_body, *_bounding_sphere(group, far_detail=True), group[0].rgba))
             bodies.append(far_body)
         for part in _chunks(group, lambda prim: _tile(prim, VISUAL_TILE)):
             body = _create_body(client, part, _centroid(part), collision=False)

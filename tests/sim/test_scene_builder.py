@@ -167,3 +167,39 @@ def test_far_level_of_detail_is_used_only_far_away_and_barely_changes_the_image(
         assert far_used > 0
     finally:
         env.close()
+
+
+def _rendered_vertices(prim, far_detail):
+    """World positions of the vertices a primitive is drawn with (box corners or its scaled, turned mesh)."""
+    from liquid_nav.sim.scene_builder import _mesh_file
+
+    if prim.shape == "box":
+        unit = np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)], dtype=float)
+    else:
+        lines = open(_mesh_file(prim.shape, far_detail)).read().splitlines()
+        unit = np.array([[float(v) for v in line.split()[1:4]] for line in lines if line.startswith("v ")])
+    local = unit * np.asarray(prim.half_extents)
+    cos, sin = math.cos(prim.yaw), math.sin(prim.yaw)
+    turned = np.stack([local[:, 0] * cos - local[:, 1] * sin, local[:, 0] * sin + local[:, 1] * cos, local[:, 2]], 1)
+    return turned + np.asarray(prim.position)
+
+
+@pytest.mark.parametrize("far_detail", [False, True])
+def test_bounding_spheres_hold_everything_that_is_drawn(far_detail):
+    """Culling hides a body whose sphere is outside the view, so the sphere must hold all its geometry:
+    boxes turned by their yaw reach beyond their half extents, the far sphere mesh beyond its radius."""
+    from liquid_nav.sim.scene_builder import _bounding_sphere
+    from liquid_nav.sim.worlds import Primitive
+
+    rgba = (0.5, 0.5, 0.5, 1.0)
+    groups = [
+        [Primitive("box", (0.0, 0.0, 0.0), (1.0, 1.0, 0.01), math.pi / 4, rgba),  # corner at x = -1.41
+         Primitive("box", (10.0, 0.0, 0.0), (1.0, 1.0, 0.01), 0.0, rgba)],
+        [Primitive("sphere", (0.0, 0.0, 5.0), (2.0, 2.0, 2.0), 0.3, rgba),
+         Primitive("cylinder", (6.0, -3.0, 4.0), (0.3, 0.3, 4.0), 1.0, rgba),
+         Primitive("cone", (-4.0, 2.0, 3.0), (1.5, 1.5, 3.0), 2.0, rgba)],
+    ]
+    for prims in groups:
+        center, radius = _bounding_sphere(prims, far_detail=far_detail)
+        vertices = np.vstack([_rendered_vertices(prim, far_detail) for prim in prims])
+        assert np.linalg.norm(vertices - center, axis=1).max() <= radius + 1e-9

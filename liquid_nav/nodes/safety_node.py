@@ -126,7 +126,7 @@ class SafetyNode(Node):
         if message.data:
             self.gate.estop()
             self.get_logger().error("e-stop latched (topic)")
-            self._report_mode()
+            self._on_tick()  # the zero command goes out now, not at the next watchdog tick
 
     def _on_arm(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
         if request.data and self.get_clock().now().nanoseconds == 0:
@@ -141,7 +141,7 @@ class SafetyNode(Node):
     def _on_estop(self, _request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         response.success, response.message = self.gate.estop()
         self.get_logger().error("e-stop latched (service)")
-        self._report_mode()
+        self._on_tick()  # the zero command goes out now, not at the next watchdog tick
         return response
 
     def _on_reset_estop(self, _request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:

@@ -1,6 +1,7 @@
 """safety_node over real DDS: arming, clamps, NaN rejection, stamps, e-stop latch, stale-input hold."""
 import math
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -155,3 +156,31 @@ def test_arming_is_refused_on_sim_time_before_the_first_clock(ros):
     ros.add(SafetyNode(context=ros.context, parameter_overrides=[Parameter("use_sim_time", value=True)]))
     response = call(ros.node, SetBool, "liquid_nav/arm", SetBool.Request(data=True))
     assert not response.success and "/clock" in response.message
+
+
+def test_estop_sends_zero_at_once_without_a_watchdog_tick(ros):
+    # The node is built but never spun, so its watchdog timer never fires: the zero after the e-stop
+    # can only come from the e-stop handlers themselves (service and topic).
+    params = [Parameter(k, value=v) for k, v in LIMITS.items()]
+    safety = SafetyNode(context=ros.context, parameter_overrides=params)
+    outputs = []
+    try:
+        ros.node.create_subscription(TwistStamped, "cmd_vel", lambda m: outputs.append(twist_to_command(m)),
+                                     COMMAND_QOS)
+        wait_for(lambda: safety.count_subscribers("cmd_vel") > 0, 20, "cmd_vel subscriber")
+        for trigger in (lambda: safety._on_estop(Trigger.Request(), Trigger.Response()),
+                        lambda: safety._on_estop_topic(Bool(data=True))):
+            assert safety._on_arm(SetBool.Request(data=True), SetBool.Response()).success
+            for _ in range(3):  # the first command after arming is rate limited to zero
+                safety._on_command(twist_stamped([0.5, 0, 0, 0], safety.get_clock().now().to_msg(), "base_link"))
+                time.sleep(0.02)
+            wait_for(lambda: len(outputs) == 3 and outputs[-1][0] > 0, 20, "network commands on cmd_vel")
+            trigger()
+            wait_for(lambda: len(outputs) == 4, 20, "e-stop zero on cmd_vel")
+            assert np.all(outputs[-1] == 0)
+            assert safety.gate.mode(safety._now()).value == "estop"
+            safety._on_arm(SetBool.Request(data=False), SetBool.Response())
+            assert safety._on_reset_estop(Trigger.Request(), Trigger.Response()).success
+            outputs.clear()
+    finally:
+        safety.destroy_node()

@@ -140,7 +140,7 @@ class FlyToTargetEnv(gym.Env):
         self.sim.reset_drone(self.scene.start_position, self.scene.start_yaw)
         self._episode_start_step = self.sim.physics_steps
         state = self.sim.state()
-        info = self._info(state, collision=False, outcome=None, reason="")
+        info = self._info(state, self.target_in_view(state), collision=False, outcome=None, reason="")
         self._last_distance = info["distance"]
         self._done = False
         return self._observe(), info
@@ -154,8 +154,9 @@ class FlyToTargetEnv(gym.Env):
         self.sim.advance(command)
         state = self.sim.state()
         collision = self.sim.contacts()
-        outcome, reason = self._judge(state, collision)
-        info = self._info(state, collision, outcome, reason)
+        in_view = self.target_in_view(state)
+        outcome, reason = self._judge(state, in_view, collision)
+        info = self._info(state, in_view, collision, outcome, reason)
         reward = self._last_distance - info["distance"]
         self._last_distance = info["distance"]
         if outcome == "success":
@@ -219,7 +220,7 @@ class FlyToTargetEnv(gym.Env):
         return (horizontal <= math.tan(math.radians(pose.horizontal_fov_deg) / 2)
                 and vertical <= math.tan(math.radians(pose.vertical_fov_deg) / 2))
 
-    def _judge(self, state: QuadState, collision: bool) -> Tuple[Optional[str], str]:
+    def _judge(self, state: QuadState, in_view: bool, collision: bool) -> Tuple[Optional[str], str]:
         x, y, z = state.position.tolist()
         if collision:
             return "collision", f"contact at ({x:.1f}, {y:.1f}, {z:.1f})"
@@ -233,23 +234,24 @@ class FlyToTargetEnv(gym.Env):
         speed = float(np.linalg.norm(state.velocity_world))
         if (distance <= criteria.radius and speed <= criteria.max_speed
                 and criteria.altitude[0] <= z <= criteria.altitude[1]
-                and (not criteria.require_target_in_view or self.target_in_view(state))):
+                and (not criteria.require_target_in_view or in_view)):
             return "success", f"reached the target: {distance:.2f} m away at {speed:.2f} m/s"
         elapsed = self.episode_time
         if elapsed >= self.config.max_episode_seconds - 1e-9:
             return "timeout", f"{elapsed:.1f} s elapsed, {distance:.1f} m from the target"
         return None, ""
 
-    def _info(self, state: QuadState, collision: bool, outcome: Optional[str], reason: str) -> Dict[str, Any]:
+    def _info(self, state: QuadState, in_view: bool, collision: bool, outcome: Optional[str], reason: str
+              ) -> Dict[str, Any]:
         target = np.asarray(self.scene.target_position, dtype=np.float64)
         delta = target[:2] - state.position[:2]
         bearing = math.atan2(delta[1], delta[0]) - state.yaw
         return {
             "time": self.episode_time,
-            "position": state.position.copy(),
-            "quaternion": state.quaternion.copy(),
-            "velocity_world": state.velocity_world.copy(),
-            "velocity_body": state.velocity_body.copy(),
+            "position": state.position,  # the state's arrays are fresh per query: no copies needed
+            "quaternion": state.quaternion,
+            "velocity_world": state.velocity_world,
+            "velocity_body": state.velocity_body,
             "yaw": float(state.yaw),
             "target_position": target,
             "distance": float(np.hypot(delta[0], delta[1])),
@@ -257,7 +259,7 @@ class FlyToTargetEnv(gym.Env):
             "collision": bool(collision),
             "outcome": outcome,
             "reason": reason,
-            "target_in_view": self.target_in_view(state),
+            "target_in_view": in_view,
             "scene_seed": self.scene.seed,
             "world": self.world.name,
         }

@@ -344,10 +344,6 @@ class SceneBuilder:
         self._set_alpha(self.ground_body, self.ground_rgba, shown)
         self._ground_shown = shown
 
-    @property
-    def body_count(self) -> int:
-        return len(self.static_bodies) + (self.target_body is not None)
-
 
 def _target_local(scene: Scene, base: Tuple[float, float, float]) -> Tuple[Tuple[float, ...], ...]:
     """The target's parts in its own frame, rounded: equal tuples mean the built body can be reused."""

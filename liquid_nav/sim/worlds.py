@@ -316,6 +316,9 @@ def _parse_trees(node: _Node) -> TreeFamily:
 
 def _parse_streets(node: _Node) -> StreetGrid:
     buildings = node.child("buildings")
+    per_block = buildings.range("per_block", low=1, high=4)
+    if any(count != int(count) for count in per_block):
+        buildings.fail("per_block", f"whole numbers of buildings per block, got {list(per_block)}")
     grid = StreetGrid(
         block_size=node.number("block_size", low=5.0, high=500.0),
         street_width=node.number("street_width", low=2.0, high=100.0),
@@ -324,7 +327,7 @@ def _parse_streets(node: _Node) -> StreetGrid:
         sidewalk_color=node.color("sidewalk_color"),
         building_footprint=buildings.range("footprint", low=0.1, high=1.0),
         building_height=buildings.range("height", low=1.0, high=300.0),
-        buildings_per_block=tuple(int(v) for v in buildings.range("per_block", low=1, high=4)),  # type: ignore[arg-type]
+        buildings_per_block=(int(per_block[0]), int(per_block[1])),
         facade_colors=buildings.colors("facade_colors"),
         roof_colors=buildings.colors("roof_colors"),
         window_color=buildings.color("window_color"),

@@ -29,7 +29,7 @@ def test_expert_reaches_the_target_smoothly(world):
         env.close()
 
 
-def test_expert_commands_are_float32_and_it_slows_near_obstacles():
+def test_expert_commands_are_float32_and_its_path_keeps_clear_of_obstacles():
     env = FlyToTargetEnv(world="forest", camera="small", render_observations=False)
     try:
         expert = PrivilegedExpert.from_env(env, ExpertConfig(cruise_speed=2.0))

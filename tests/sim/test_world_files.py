@@ -65,6 +65,10 @@ def _write(tmp_path: Path, data) -> Path:
     return path
 
 
+def _urban_data():
+    return yaml.safe_load((worlds_dir() / "urban.yaml").read_text())
+
+
 def _forest_data():
     return yaml.safe_load((worlds_dir() / "forest.yaml").read_text())
 
@@ -112,6 +116,9 @@ MALFORMED = [
      "finite numbers"),
     (lambda d: _set(d, [1.2, float("inf")], "start", "height"), "'start.height'", "finite numbers"),
     (lambda d: _set(d, [0.0, 0.0, 0.0], "light", "direction"), "'light.direction'", "non-zero"),
+    (lambda d: _set(d, {"streets": {**_urban_data()["obstacles"]["streets"], "buildings": {
+        **_urban_data()["obstacles"]["streets"]["buildings"], "per_block": [1.5, 3]}}}, "obstacles"),
+     "'obstacles.streets.buildings.per_block'", "whole numbers"),
     (lambda d: _set(d, [float("inf"), 0.0, 1.0], "light", "direction"), "'light.direction'", "3 finite numbers"),
 ]
 

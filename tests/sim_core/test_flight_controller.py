@@ -201,3 +201,20 @@ def test_mixer_keeps_tilt_torque_by_shifting_thrust():
     _, roll, _, _ = _wrench(params, rpm)
     assert 0.0 < roll < 50.0
     assert max(rpm) <= params.max_rpm * (1 + 1e-9) and min(rpm) >= params.min_rpm * (1 - 1e-9)
+
+
+def test_compute_on_a_state_hovers_at_rest_pitches_forward_and_clamps():
+    from liquid_nav.sim.quadrotor import QuadState
+
+    params = load_vehicle("x500")
+    at_rest = QuadState(position=np.array([0.0, 0.0, 2.0]), quaternion=np.array([0.0, 0.0, 0.0, 1.0]),
+                        velocity_world=np.zeros(3), angular_velocity_world=np.zeros(3), velocity_body=np.zeros(3),
+                        yaw=0.0, rpy=np.zeros(3))
+    hover = VelocityController(params).compute(at_rest, [0.0, 0.0, 0.0, 0.0], 1 / 120)
+    assert hover.shape == (4,) and hover == pytest.approx([params.hover_rpm] * 4, rel=1e-9)
+    forward = VelocityController(params).compute(at_rest, [2.0, 0.0, 0.0, 0.0], 1 / 120)
+    # nose down to accelerate forward: the rear rotors (1, 2) spin faster than the front ones (0, 3)
+    assert min(forward[1], forward[2]) > max(forward[0], forward[3])
+    too_fast = VelocityController(params).compute(at_rest, [100.0, 0.0, 0.0, 0.0], 1 / 120)
+    at_limit = VelocityController(params).compute(at_rest, [params.max_speed_xy, 0.0, 0.0, 0.0], 1 / 120)
+    assert np.array_equal(too_fast, at_limit)

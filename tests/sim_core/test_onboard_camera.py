@@ -167,7 +167,9 @@ def test_lighting_shades_and_tints_the_scene(make_sim):
 
 @pytest.mark.parametrize(
     "fields, message",
-    [({"direction": (0.0, 0.0, 0.0)}, "non-zero"), ({"color": (1.0, 2.0, 0.0)}, "in \\[0, 1\\]"), ({"ambient": -1.0}, "ambient")],
+    [({"direction": (0.0, 0.0, 0.0)}, "non-zero"), ({"direction": (float("nan"), 0.0, 1.0)}, "finite"),
+     ({"color": (1.0, 2.0, 0.0)}, "in \\[0, 1\\]"), ({"ambient": -1.0}, "ambient"),
+     ({"diffuse": float("nan")}, "diffuse must be a finite number")],
 )
 def test_bad_lighting_is_refused(fields, message):
     with pytest.raises(ValueError, match=message):

@@ -51,6 +51,12 @@ class SuccessCriteria:
     altitude: Tuple[float, float] = (0.4, 3.0)  # m above the ground
     require_target_in_view: bool = True
 
+    def __post_init__(self) -> None:
+        low, high = self.altitude
+        if not (self.radius > 0 and self.max_speed > 0 and 0 <= low < high):
+            raise ValueError(f"SuccessCriteria needs radius > 0, max_speed > 0 and altitude (low, high) with "
+                             f"0 <= low < high, got {self}")
+
 
 @dataclass(frozen=True)
 class EnvConfig:
@@ -70,6 +76,8 @@ class EnvConfig:
         check_build_mode(self.build_mode, "EnvConfig.build_mode")
         if not self.max_episode_seconds > 0:
             raise ValueError(f"EnvConfig.max_episode_seconds must be > 0, got {self.max_episode_seconds!r}")
+        if not isinstance(self.success, SuccessCriteria):
+            raise ValueError(f"EnvConfig.success must be a SuccessCriteria, got {self.success!r}")
 
     def camera_config(self) -> CameraConfig:
         return self.camera if isinstance(self.camera, CameraConfig) else CameraConfig.preset(self.camera)

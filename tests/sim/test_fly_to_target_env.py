@@ -180,7 +180,8 @@ def test_bad_actions_and_options_are_refused(env):
 
 
 @pytest.mark.parametrize("option, message", [({"build_mode": "fast"}, "EnvConfig.build_mode"),
-                                             ({"max_episode_seconds": 0.0}, "max_episode_seconds")])
+                                             ({"max_episode_seconds": 0.0}, "max_episode_seconds"),
+                                             ({"success": "strict"}, "SuccessCriteria")])
 def test_bad_config_is_refused_before_a_simulator_is_opened(option, message):
     import pybullet as pb
 
@@ -188,3 +189,12 @@ def test_bad_config_is_refused_before_a_simulator_is_opened(option, message):
     with pytest.raises(ValueError, match=message):
         FlyToTargetEnv(**option)
     assert [client for client in range(64) if pb.isConnected(physicsClientId=client)] == clients
+
+
+def test_success_criteria_that_can_never_hold_are_refused():
+    from liquid_nav.sim.env import SuccessCriteria
+
+    with pytest.raises(ValueError, match="0 <= low < high"):
+        SuccessCriteria(altitude=(3.0, 0.4))
+    with pytest.raises(ValueError, match="radius > 0"):
+        SuccessCriteria(radius=float("nan"))

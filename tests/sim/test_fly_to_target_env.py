@@ -101,6 +101,15 @@ def test_no_success_when_the_target_is_behind(env):
     assert info["outcome"] is None and not terminated and not info["target_in_view"]
 
 
+def test_a_target_beyond_the_far_plane_is_not_in_view(env):
+    env.reset(seed=3)
+    far = env.sim.camera.config.far
+    _place(env, (far * 0.5, 0.0), 1.5)
+    assert env.target_in_view(env.sim.state())
+    _place(env, (far * 1.5, 0.0), 1.5)
+    assert not env.target_in_view(env.sim.state())
+
+
 def test_collision_when_flying_into_the_ground(env):
     env.reset(seed=4)
     outcome = None

@@ -114,8 +114,23 @@ def test_params_files_match_declared_parameters(path):
         assert not names & {"model_path", "world", "seed", "use_sim_time"}
 
 
+def _safety_config(declared):
+    from liquid_nav.runtime.safety import SafetyConfig
+
+    return SafetyConfig(**{name: declared[name] for name in SafetyConfig.__dataclass_fields__})
+
+
+def _controller_config(declared):
+    from liquid_nav.runtime.controller_core import ControllerConfig
+
+    return ControllerConfig(**{name: declared[name] for name in ControllerConfig.__dataclass_fields__})
+
+
+CONFIG_CHECKS = {"safety_node": _safety_config, "controller_node": _controller_config}
+
+
 def test_params_file_values_are_accepted_by_the_nodes(ros):
-    """Every value in the files satisfies the node's descriptors (types, ranges, choices)."""
+    """Every value in the files satisfies the node's descriptors (types, ranges, choices) and config rules."""
     from rclpy.node import Node
     from rclpy.parameter import Parameter
 
@@ -133,6 +148,8 @@ def test_params_file_values_are_accepted_by_the_nodes(ros):
             finally:
                 node.destroy_node()
             assert {k: declared[k] for k in values} == values, f"{path.name}: {executable}"
+            CONFIG_CHECKS.get(executable, lambda _: None)(declared)  # cross-field rules of the node's config
+
 
 
 def test_out_of_range_and_unknown_choice_values_are_refused(ros):

@@ -208,6 +208,7 @@ class TensorRTBackend(InferenceBackend):
             self._context.set_tensor_address(name, self._buffers[name].data_ptr())
         self.state_size = int(self._buffers["state"].shape[1])
         self._stream = torch.cuda.Stream()
+        self._stream.wait_stream(torch.cuda.current_stream())  # buffers were zeroed on the default stream
         self.reset()
 
     @staticmethod
@@ -227,7 +228,8 @@ class TensorRTBackend(InferenceBackend):
         return bytes(serialized)
 
     def reset(self) -> None:
-        self._buffers["state"].zero_()
+        with self._torch.cuda.stream(self._stream):  # ordered before the next step's execution
+            self._buffers["state"].zero_()
 
     def step(self, frame_rgb_u8: np.ndarray, dt_seconds: float) -> np.ndarray:
         torch = self._torch
@@ -235,7 +237,9 @@ class TensorRTBackend(InferenceBackend):
         with torch.cuda.stream(self._stream):
             self._buffers["image"].copy_(image.unsqueeze(0), non_blocking=True)
             self._buffers["dt"].fill_(float(dt_seconds))
-            self._context.execute_async_v3(self._stream.cuda_stream)
+            if not self._context.execute_async_v3(self._stream.cuda_stream):
+                # the command buffer still holds the previous step's command: never return it as new
+                raise RuntimeError("tensorrt backend: execute_async_v3 failed (see the TensorRT log)")
             self._buffers["state"].copy_(self._buffers["new_state"])
             command = self._buffers["command"][0].cpu()
         return command.numpy().astype(np.float32)

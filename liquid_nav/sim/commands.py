@@ -5,7 +5,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import List
+from typing import Callable, List
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -13,10 +13,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                    description="Sample the scene of one seed from a world file and save the "
                                                "drone's first onboard camera frame next to a top-down map.")
     render.add_argument("world", help="world name (sim_worlds/<name>.yaml) or path to a world YAML file")
-    render.add_argument("--seed", type=int, default=0, help="episode seed (default 0)")
+    render.add_argument("--seed", type=_seed, default=0, help="episode seed (default 0)")
     render.add_argument("--out", required=True, help="PNG file to write")
     render.add_argument("--camera", default="default", choices=["default", "small"], help="camera preset")
-    render.set_defaults(handler=_render_world)
+    render.set_defaults(handler=_reporting_world_errors(_render_world))
 
     demo = subparsers.add_parser("demo", help="fly the expert in a forest and an urban world; write videos and plots",
                                  description="Fly the privileged expert once per world with the onboard camera "
@@ -24,8 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                              "<world>_topdown.png into DIR and print a summary.")
     demo.add_argument("--out", required=True, help="output directory")
     demo.add_argument("--worlds", nargs="+", default=["forest", "urban"], help="worlds to fly (default: forest urban)")
-    demo.add_argument("--seed", type=int, default=0, help="episode seed (default 0)")
-    demo.set_defaults(handler=_demo)
+    demo.add_argument("--seed", type=_seed, default=0, help="episode seed (default 0)")
+    demo.set_defaults(handler=_reporting_world_errors(_demo))
 
     evaluate = subparsers.add_parser("expert-eval", help="success rate of the privileged expert over many seeds",
                                      description="Fly the expert (privileged state only, no rendering) over "
@@ -33,21 +33,40 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                                  "failure with its reason.")
     evaluate.add_argument("--world", required=True, help="world name or path")
     evaluate.add_argument("--episodes", type=int, default=100, help="number of seeds (default 100)")
-    evaluate.add_argument("--start-seed", type=int, default=0, help="first seed (default 0)")
+    evaluate.add_argument("--start-seed", type=_seed, default=0, help="first seed (default 0)")
     evaluate.add_argument("--min-success", type=float, default=None,
                           help="exit with status 1 when the success rate is below this fraction")
-    evaluate.set_defaults(handler=_expert_eval)
+    evaluate.set_defaults(handler=_reporting_world_errors(_expert_eval))
+
+
+def _seed(text: str) -> int:
+    """argparse type: an episode seed (a non-negative integer)."""
+    try:
+        seed = int(text)
+    except ValueError:
+        seed = -1
+    if seed < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return seed
+
+
+def _reporting_world_errors(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """``handler`` that prints a world file's error (loading it or placing a scene) and returns 1."""
+    def run(args: argparse.Namespace) -> int:
+        from liquid_nav.sim.worlds import WorldFileError
+
+        try:
+            return handler(args)
+        except WorldFileError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+    return run
 
 
 def _make_env(world: str, **options):
     from liquid_nav.sim.env import FlyToTargetEnv
-    from liquid_nav.sim.worlds import WorldFileError
 
-    try:
-        return FlyToTargetEnv(world=world, **options)
-    except WorldFileError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return None
+    return FlyToTargetEnv(world=world, **options)
 
 
 def _render_world(args: argparse.Namespace) -> int:
@@ -59,8 +78,6 @@ def _render_world(args: argparse.Namespace) -> int:
     from liquid_nav.sim.topdown import draw_topdown
 
     env = _make_env(args.world, camera=args.camera)
-    if env is None:
-        return 1
     try:
         frame, info = env.reset(seed=args.seed)
         scene = env.scene
@@ -113,8 +130,6 @@ def _demo(args: argparse.Namespace) -> int:
     failures = 0
     for world in args.worlds:
         env = _make_env(world)
-        if env is None:
-            return 1
         try:
             started = time.perf_counter()
             episode = fly_expert_episode(env, PrivilegedExpert.from_env(env), args.seed, record_frames=True)
@@ -142,8 +157,6 @@ def _expert_eval(args: argparse.Namespace) -> int:
         print("error: --episodes must be >= 1", file=sys.stderr)
         return 2
     env = _make_env(args.world, render_observations=False)
-    if env is None:
-        return 1
     expert = PrivilegedExpert.from_env(env)
     failures = []
     durations = []

@@ -7,7 +7,8 @@ Modes:
 - ``disarmed``: nothing is published; arming is explicit.
 - ``active``: armed and the input is fresh; commands pass through per-axis, norm and yaw-rate
   clamps and an acceleration rate limit.
-- ``hold``: armed, but the newest command's image stamp is older than ``stale_timeout``: zero
+- ``hold``: armed, but the newest command's image stamp is older than ``stale_timeout`` (or newer
+  than the clock by more than ``future_tolerance``: the clock jumped back): zero
   velocity (hover) immediately, repeated at ``heartbeat_rate``; the controller's state should be
   reset (``TickResult.reset_controller``). Fresh input resumes ``active``.
 - ``lost``: the input has been stale for longer than ``lost_timeout``: ``lost_action`` (hover, land
@@ -238,8 +239,9 @@ class SafetyGate:
 
     # ----- internals ---------------------------------------------------------------------------
     def _is_fresh(self, now: float) -> bool:
+        """The newest accepted stamp is at most ``stale_timeout`` old and not ahead of a clock that jumped back."""
         stamp = self._state.last_stamp
-        return stamp is not None and now - stamp <= self.config.stale_timeout
+        return stamp is not None and -self.config.future_tolerance <= now - stamp <= self.config.stale_timeout
 
     def _latch(self, now: float) -> SafetyMode:
         mode = self.mode(now)

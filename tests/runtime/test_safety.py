@@ -199,3 +199,16 @@ def test_input_lost_before_a_late_command_stays_lost_without_a_tick():
     assert gate.on_command([0.5, 0, 0, 0], 11.5, 11.5) is None
     assert gate.mode(11.5) is SafetyMode.LOST
     assert gate.tick(11.51).output.mode is SafetyMode.LOST
+
+
+def test_clock_jumping_back_holds_instead_of_repeating_the_last_command():
+    # A system clock stepped back (NTP) makes the newest stamp lie in the future; the heartbeat must
+    # not keep re-sending the last network command as if the input were fresh.
+    gate = armed_gate()
+    gate.tick(10.0)
+    feed(gate, [0.5, 0, 0, 0], 10.02, 10)
+    assert gate.mode(10.2) is SafetyMode.ACTIVE
+    result = gate.tick(9.0)
+    assert result.output.mode is SafetyMode.HOLD and np.all(result.output.command == 0)
+    assert result.reset_controller
+    assert gate.on_command([0.5, 0, 0, 0], 9.01, 9.01) is None  # older than the last accepted stamp

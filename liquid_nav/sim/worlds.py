@@ -486,18 +486,31 @@ class Footprints:
         """Signed distance (m) from each of ``points`` (K, 2) to the nearest obstacle edge (< 0 inside)."""
         points = np.atleast_2d(np.asarray(points, dtype=np.float64))
         best = np.full(len(points), np.inf)
+        # chunks of points bound the (chunk, obstacles) temporaries (a planning grid has ~10^4 points)
+        for start in range(0, len(points), _DISTANCE_CHUNK):
+            best[start:start + _DISTANCE_CHUNK] = self._distance(points[start:start + _DISTANCE_CHUNK])
+        return best
+
+    def _distance(self, points: np.ndarray) -> np.ndarray:
+        px, py = points[:, 0:1], points[:, 1:2]
+        best = np.full(len(points), np.inf)
         if len(self.circles):
-            delta = points[:, None, :] - self.circles[None, :, :2]
-            best = np.minimum(best, (np.linalg.norm(delta, axis=2) - self.circles[None, :, 2]).min(axis=1))
+            circles = self.circles
+            gaps = np.hypot(px - circles[:, 0], py - circles[:, 1]) - circles[:, 2]
+            best = np.minimum(best, gaps.min(axis=1))
         if len(self.boxes):
-            delta = points[:, None, :] - self.boxes[None, :, :2]
-            cos, sin = np.cos(self.boxes[:, 4]), np.sin(self.boxes[:, 4])
-            local_x = np.abs(delta[..., 0] * cos + delta[..., 1] * sin) - self.boxes[:, 2]
-            local_y = np.abs(-delta[..., 0] * sin + delta[..., 1] * cos) - self.boxes[:, 3]
+            boxes = self.boxes
+            dx, dy = px - boxes[:, 0], py - boxes[:, 1]
+            cos, sin = np.cos(boxes[:, 4]), np.sin(boxes[:, 4])
+            local_x = np.abs(dx * cos + dy * sin) - boxes[:, 2]
+            local_y = np.abs(dy * cos - dx * sin) - boxes[:, 3]
             outside = np.hypot(np.maximum(local_x, 0.0), np.maximum(local_y, 0.0))
             inside = np.minimum(np.maximum(local_x, local_y), 0.0)
             best = np.minimum(best, (outside + inside).min(axis=1))
         return best
+
+
+_DISTANCE_CHUNK = 1024
 
 
 @dataclass(frozen=True)

@@ -159,3 +159,17 @@ def test_episode_seeds_must_be_non_negative_integers(seed):
     with pytest.raises(ValueError, match="episode seed must be a non-negative integer"):
         sample_scene(load_world("forest"), seed)
     assert sample_scene(load_world("forest"), np.int64(3)).seed == 3
+
+
+def test_footprint_distances_are_exact_for_circles_and_turned_boxes_in_any_number_of_points():
+    from liquid_nav.sim.worlds import Footprints
+
+    footprints = Footprints(np.array([[0.0, 0.0, 1.0]]), np.array([[10.0, 0.0, 2.0, 1.0, math.pi / 2]]))
+    # 3001 points along the x axis (more than one chunk); the box is turned so its 2 m half side lies along y
+    xs = np.linspace(-5.0, 15.0, 3001)
+    distance = footprints.distance(np.stack([xs, np.zeros_like(xs)], axis=1))
+    to_circle = np.abs(xs) - 1.0
+    to_box = np.abs(xs - 10.0) - 1.0  # outside and inside (the 2 m sides are farther than the 1 m ones)
+    assert distance == pytest.approx(np.minimum(to_circle, to_box), abs=1e-12)
+    assert footprints.distance(np.array([10.0, 1.5]))[0] == pytest.approx(-0.5)  # inside, 0.5 m from the long side
+    assert Footprints(np.zeros((0, 3)), np.zeros((0, 5))).distance(np.zeros((2, 2))).tolist() == [np.inf, np.inf]

@@ -116,7 +116,6 @@ class FlyToTargetEnv(gym.Env):
         camera = self.sim.camera.config
         self.observation_space = gym.spaces.Box(0, 255, (camera.height, camera.width, 3), dtype=np.uint8)
         self.scene: Optional[Scene] = None
-        self._target_centre = np.zeros(3)
         self._episode_start_step = 0
         self._last_distance = 0.0
         self._last_frame = np.zeros(self.observation_space.shape, dtype=np.uint8)
@@ -145,7 +144,6 @@ class FlyToTargetEnv(gym.Env):
         else:
             scene_seed = int(self.np_random.integers(0, 2**31 - 1))
         self.scene = sample_scene(self.world, scene_seed)
-        self._target_centre = np.asarray(self.scene.target_position, dtype=np.float64)
         self.builder.load(self.scene)
         self.sim.reset_drone(self.scene.start_position, self.scene.start_yaw)
         self._episode_start_step = self.sim.physics_steps
@@ -221,7 +219,7 @@ class FlyToTargetEnv(gym.Env):
         """Whether the target's centre lies in the camera's view frustum: inside the image and between the
         clip planes (occlusion not considered)."""
         pose = self.sim.camera.pose(state)  # scalar version of CameraPose.sees_sphere: 4x cheaper per step
-        offset = self._target_centre - pose.eye
+        offset = np.asarray(self.scene.target_position) - pose.eye
         along = float(offset @ pose.forward)
         if not pose.near < along <= pose.far:
             return False
@@ -254,7 +252,7 @@ class FlyToTargetEnv(gym.Env):
 
     def _info(self, state: QuadState, in_view: bool, collision: bool, outcome: Optional[str], reason: str
               ) -> Dict[str, Any]:
-        target = self._target_centre.copy()
+        target = np.asarray(self.scene.target_position, dtype=np.float64)
         delta = target[:2] - state.position[:2]
         bearing = math.atan2(delta[1], delta[0]) - state.yaw
         return {

@@ -128,7 +128,7 @@ def load_checkpoint(path: PathLike, map_location: str = "cpu") -> LoadedCheckpoi
                               f"computed {computed[:16]}...)")
     try:
         config = PolicyConfig.from_dict(header["config"])
-        policy = Policy(config)
+        policy = Policy.from_config(config)  # seeded in a forked RNG: loading leaves the caller's RNG alone
     except (ConfigError, WiringError, ValueError, TypeError) as error:
         raise CheckpointError(f"{path}: the stored model config is invalid: {error}") from error
     try:

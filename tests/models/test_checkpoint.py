@@ -136,3 +136,12 @@ def test_unserialisable_metadata_is_refused_and_old_file_kept(tmp_path):
     with pytest.raises(ValueError, match="JSON-serialisable"):
         save_checkpoint(path, small_policy(), {"loss": float("nan")})
     assert path.read_bytes() == before
+
+
+def test_loading_leaves_the_global_random_state_alone(tmp_path):
+    path = _saved(tmp_path)
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    load_checkpoint(path)
+    torch.testing.assert_close(torch.rand(3), expected, rtol=0, atol=0)

@@ -560,12 +560,18 @@ def _street_lines(grid: StreetGrid, half_size: float) -> np.ndarray:
     return np.arange(-count, count + 1) * pitch
 
 
-def _street_distance(grid: StreetGrid, half_size: float, points: np.ndarray) -> np.ndarray:
-    """Distance of each point (K, 2) to the nearest street centre line (either axis)."""
+def _street_offsets(grid: StreetGrid, half_size: float, points: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """For each point (K, 2): distance along x to the nearest street running along y, and along y to the
+    nearest street running along x."""
     lines = _street_lines(grid, half_size)
     dx = np.abs(points[:, 0:1] - lines[None, :]).min(axis=1)
     dy = np.abs(points[:, 1:2] - lines[None, :]).min(axis=1)
-    return np.minimum(dx, dy)
+    return dx, dy
+
+
+def _street_distance(grid: StreetGrid, half_size: float, points: np.ndarray) -> np.ndarray:
+    """Distance of each point (K, 2) to the nearest street centre line (either axis)."""
+    return np.minimum(*_street_offsets(grid, half_size, points))
 
 
 def _placement_ok(grid: Optional[StreetGrid], half_size: float, placement: str, point: np.ndarray) -> bool:
@@ -582,10 +588,8 @@ def _placement_ok(grid: Optional[StreetGrid], half_size: float, placement: str, 
 
 def _street_yaw(grid: StreetGrid, half_size: float, point: np.ndarray) -> float:
     """Yaw of the street a point lies on (0 along x, pi/2 along y)."""
-    lines = _street_lines(grid, half_size)
-    dx = np.abs(point[0] - lines).min()
-    dy = np.abs(point[1] - lines).min()
-    return math.pi / 2 if dx < dy else 0.0
+    dx, dy = _street_offsets(grid, half_size, point[None])
+    return math.pi / 2 if dx[0] < dy[0] else 0.0
 
 
 def _add_part(out: List[Primitive], part: PartSpec, origin: np.ndarray, yaw: float, scale: float,

@@ -6,6 +6,7 @@ sequences). The head integrates ``dt * config.time_scale`` model time units; the
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Dict, Mapping, Optional, Tuple
 
@@ -53,8 +54,9 @@ class PolicyConfig:
         if self.head not in HEAD_NAMES:
             raise ConfigError(f"policy config: head must be one of {list(HEAD_NAMES)}, got {self.head!r}")
         if (not isinstance(self.output_scale, (list, tuple)) or len(self.output_scale) != 4
-                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in self.output_scale)):
-            raise ConfigError(f"policy config: output_scale needs 4 numbers (vx, vy, vz, yaw_rate), "
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                           for v in self.output_scale)):
+            raise ConfigError(f"policy config: output_scale needs 4 finite numbers (vx, vy, vz, yaw_rate), "
                               f"got {self.output_scale!r}")
         for name in ("preprocessing", "ncp"):
             expected = PreprocessingConfig if name == "preprocessing" else NCPConfig
@@ -63,8 +65,8 @@ class PolicyConfig:
         if self.head in ("cfc_ncp", "ltc_ncp") and self.ncp.motor_neurons != 4:
             raise ConfigError(f"policy config: ncp.motor_neurons must be 4 (one per command), "
                               f"got {self.ncp.motor_neurons}")
-        if self.time_scale <= 0:
-            raise ConfigError(f"policy config: time_scale must be > 0, got {self.time_scale}")
+        if not (math.isfinite(self.time_scale) and self.time_scale > 0):
+            raise ConfigError(f"policy config: time_scale must be a finite number > 0, got {self.time_scale}")
         object.__setattr__(self, "output_scale", tuple(float(v) for v in self.output_scale))
 
     @classmethod

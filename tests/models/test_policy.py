@@ -99,7 +99,10 @@ def test_step_is_torchscriptable(head, rng):
 @pytest.mark.parametrize("key,value,message", [
     ("units", "64", "policy config.units must be an integer"),
     ("time_scale", True, "policy config.time_scale must be a number"),
-    ("output_scale", [3, 1, "x", 1], "output_scale needs 4 numbers"),
+    ("output_scale", [3, 1, "x", 1], "output_scale needs 4 finite numbers"),
+    ("output_scale", [3, 1, float("nan"), 1], "output_scale needs 4 finite numbers"),
+    ("time_scale", float("inf"), "time_scale must be a finite number > 0"),
+    ("time_scale", float("nan"), "time_scale must be a finite number > 0"),
     ("ncp", {"inter_neurons": 18.5}, "ncp.inter_neurons must be an integer"),
     ("preprocessing", {"height": 72, "width": 128, "mean": [0.4, 0.5]}, "preprocessing.mean needs 3 numbers"),
 ])

@@ -6,6 +6,7 @@ callers always hand RGB uint8 frames to the policy.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any, Dict, Tuple
 
@@ -39,8 +40,9 @@ class PreprocessingConfig:
         for name in ("mean", "var"):
             values = getattr(self, name)
             if (not isinstance(values, (list, tuple)) or len(values) != 3
-                    or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)):
-                raise ValueError(f"preprocessing.{name} needs 3 numbers (R, G, B), got {values!r}")
+                    or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                               for v in values)):
+                raise ValueError(f"preprocessing.{name} needs 3 finite numbers (R, G, B), got {values!r}")
         if min(self.var) <= 0:
             raise ValueError(f"preprocessing.var must be > 0, got {self.var}")
         object.__setattr__(self, "mean", tuple(float(v) for v in self.mean))

@@ -104,7 +104,9 @@ def test_step_is_torchscriptable(head, rng):
     ("time_scale", float("inf"), "time_scale must be a finite number > 0"),
     ("time_scale", float("nan"), "time_scale must be a finite number > 0"),
     ("ncp", {"inter_neurons": 18.5}, "ncp.inter_neurons must be an integer"),
-    ("preprocessing", {"height": 72, "width": 128, "mean": [0.4, 0.5]}, "preprocessing.mean needs 3 numbers"),
+    ("preprocessing", {"height": 72, "width": 128, "mean": [0.4, 0.5]}, "preprocessing.mean needs 3 finite numbers"),
+    ("preprocessing", {"height": 72, "width": 128, "var": [0.05, float("nan"), 0.05]},
+     "preprocessing.var needs 3 finite numbers"),
 ])
 def test_ill_typed_config_values_name_the_field(key, value, message):
     with pytest.raises(ConfigError, match=message):

@@ -46,3 +46,22 @@ def config_dir() -> Path:
 
 def checkpoints_dir() -> Path:
     return share_dir() / "checkpoints"
+
+
+def named_yaml_file(name_or_path: "str | os.PathLike[str]", directory: Path, kind: str) -> Path:
+    """A YAML file given by path, or by name (``forest`` -> ``directory/forest.yaml``).
+
+    Raises FileNotFoundError naming what was looked for and the names that exist, for callers to
+    re-raise as their own error type.
+    """
+    candidate = Path(name_or_path)
+    if candidate.suffix in (".yaml", ".yml") or candidate.is_file():
+        if not candidate.is_file():
+            raise FileNotFoundError(f"{candidate}: {kind} file not found")
+        return candidate
+    named = directory / f"{name_or_path}.yaml"
+    if not named.is_file():
+        available = ", ".join(sorted(path.stem for path in directory.glob("*.yaml")))
+        raise FileNotFoundError(f"unknown {kind} {str(name_or_path)!r}: expected one of {available} "
+                                f"(files in {directory}) or a path to a {kind} YAML file")
+    return named

@@ -12,7 +12,7 @@ from typing import Any, Dict, Tuple, Union
 
 import yaml
 
-from liquid_nav.paths import worlds_dir
+from liquid_nav.paths import named_yaml_file, worlds_dir
 
 STANDARD_GRAVITY = 9.81
 """m/s^2, used by the physics (PyBullet gravity) and by the flight controller's feed-forward."""
@@ -110,18 +110,10 @@ def load_vehicle(name_or_path: Union[str, Path]) -> VehicleParams:
 
 
 def _resolve(name_or_path: Union[str, Path]) -> Path:
-    candidate = Path(name_or_path)
-    if candidate.suffix in (".yaml", ".yml") or candidate.is_file():
-        if not candidate.is_file():
-            raise VehicleFileError(f"{candidate}: vehicle file does not exist")
-        return candidate
-    preset = vehicles_dir() / f"{name_or_path}.yaml"
-    if not preset.is_file():
-        raise VehicleFileError(
-            f"unknown vehicle {str(name_or_path)!r}: expected one of {', '.join(available_vehicles())} "
-            f"(files in {vehicles_dir()}) or a path to a vehicle YAML file"
-        )
-    return preset
+    try:
+        return named_yaml_file(name_or_path, vehicles_dir(), "vehicle")
+    except FileNotFoundError as error:
+        raise VehicleFileError(str(error)) from None
 
 
 def _parse(path: Path, raw: Dict[str, Any]) -> VehicleParams:

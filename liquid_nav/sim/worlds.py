@@ -23,7 +23,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import yaml
 
-from liquid_nav.paths import worlds_dir
+from liquid_nav.paths import named_yaml_file, worlds_dir
 
 Range = Tuple[float, float]
 Color = Tuple[float, float, float]
@@ -429,16 +429,10 @@ def parse_world(data: Any, source: str) -> WorldSpec:
 
 def world_path(name_or_path: Union[str, Path]) -> Path:
     """Resolve a world name (``forest``) in :func:`liquid_nav.paths.worlds_dir` or a file path."""
-    candidate = Path(name_or_path)
-    if candidate.suffix in (".yaml", ".yml") or candidate.is_file():
-        if not candidate.is_file():
-            raise WorldFileError(f"{candidate}: world file not found")
-        return candidate
-    named = worlds_dir() / f"{name_or_path}.yaml"
-    if not named.is_file():
-        available = sorted(path.stem for path in worlds_dir().glob("*.yaml"))
-        raise WorldFileError(f"{named}: no world named '{name_or_path}' (available: {available}; or give a path)")
-    return named
+    try:
+        return named_yaml_file(name_or_path, worlds_dir(), "world")
+    except FileNotFoundError as error:
+        raise WorldFileError(str(error)) from None
 
 
 def load_world(name_or_path: Union[str, Path]) -> WorldSpec:

@@ -14,7 +14,7 @@ def test_render_world_writes_a_png(tmp_path, capsys):
 
 def test_render_world_reports_an_unknown_world(tmp_path, capsys):
     assert main(["render-world", "atlantis", "--out", str(tmp_path / "x.png")]) == 1
-    assert "no world named 'atlantis'" in capsys.readouterr().err
+    assert "unknown world 'atlantis'" in capsys.readouterr().err
     assert not (tmp_path / "x.png").exists()
 
 

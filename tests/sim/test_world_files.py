@@ -138,7 +138,7 @@ def test_invalid_yaml_and_missing_worlds_are_reported(tmp_path):
     path = _write(tmp_path, "name: [unclosed\n")
     with pytest.raises(WorldFileError, match="not valid YAML"):
         load_world(path)
-    with pytest.raises(WorldFileError, match="no world named 'atlantis'.*forest"):
+    with pytest.raises(WorldFileError, match="unknown world 'atlantis'.*forest"):
         load_world("atlantis")
     with pytest.raises(WorldFileError, match="not found"):
         load_world(tmp_path / "missing.yaml")

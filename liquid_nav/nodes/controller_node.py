@@ -7,6 +7,8 @@ Bad frames, stamps and outputs are rejected with a throttled log and counted in 
 """
 from __future__ import annotations
 
+import time
+
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import TwistStamped
 from rclpy.node import Node
@@ -38,6 +40,11 @@ PARAMETERS = (
 )
 
 
+# Rejections and resets publish diagnostics at once, but no more often than this (a model that outputs
+# NaN on every frame must not flood /diagnostics at the camera rate); the timer publishes the rest.
+EVENT_DIAGNOSTICS_MIN_PERIOD = 0.25  # s, steady clock
+
+
 class ControllerNode(Node):
     def __init__(self, **node_kwargs) -> None:
         super().__init__("controller_node", **node_kwargs)
@@ -52,6 +59,7 @@ class ControllerNode(Node):
         self._frame_id = params["frame_id"]
         self._rejected_images = 0
         self._backend_errors = 0
+        self._last_diagnostics = float("-inf")
         self._publisher = self.create_publisher(TwistStamped, params["command_topic"], COMMAND_QOS)
         self._diagnostics = self.create_publisher(DiagnosticArray, "diagnostics", COMMAND_QOS)
         self.create_subscription(Image, params["image_topic"], self._on_image, SENSOR_QOS)
@@ -75,17 +83,17 @@ class ControllerNode(Node):
             self._backend_errors += 1
             self.core.reset(f"backend error: {error}")
             self.get_logger().error(f"backend failed: {type(error).__name__}: {error}", throttle_duration_sec=2.0)
-            self._publish_diagnostics()
+            self._publish_diagnostics_for_event()
             return
         if result.reset_reason is not None:
             self.get_logger().info(f"state reset: {result.reset_reason}", throttle_duration_sec=2.0)
         if result.command is None:
             self.get_logger().warning(f"rejected frame: {result.rejected}", throttle_duration_sec=2.0)
-            self._publish_diagnostics()
+            self._publish_diagnostics_for_event()
             return
         self._publisher.publish(twist_stamped(result.command, message.header.stamp, self._frame_id))
         if result.reset_reason is not None:
-            self._publish_diagnostics()
+            self._publish_diagnostics_for_event()
 
     def _on_reset(self, _request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         self.core.reset("reset_state service")
@@ -94,7 +102,12 @@ class ControllerNode(Node):
         response.success, response.message = True, "recurrent state reset"
         return response
 
+    def _publish_diagnostics_for_event(self) -> None:
+        if time.monotonic() - self._last_diagnostics >= EVENT_DIAGNOSTICS_MIN_PERIOD:
+            self._publish_diagnostics()
+
     def _publish_diagnostics(self) -> None:
+        self._last_diagnostics = time.monotonic()
         values = {**self.core.counters.as_dict(), "rejected_images": self._rejected_images,
                   "backend_errors": self._backend_errors, "last_reset_reason": self.core.last_reset_reason or ""}
         level = DiagnosticStatus.OK if not self._backend_errors else DiagnosticStatus.WARN

@@ -1,5 +1,6 @@
 """controller_node over real DDS with a real (untrained) policy: encodings, bad inputs, stamps, NaN outputs."""
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -181,3 +182,27 @@ def test_nan_outputs_are_never_published(ros, nan_checkpoint):
     wait_for(send_and_count, 60, "five non-finite outputs rejected")
     assert received == []
     assert int(diagnostics["commands"]) == 0 and int(diagnostics["resets"]) >= 5
+
+
+def test_a_model_that_always_fails_does_not_flood_diagnostics(ros, nan_checkpoint):
+    ros.add(ControllerNode(context=ros.context, parameter_overrides=[
+        Parameter("model_path", value=str(nan_checkpoint)), Parameter("diagnostics_rate", value=1.0)]))
+    messages = []
+    ros.node.create_subscription(DiagnosticArray, "diagnostics", messages.append, COMMAND_QOS)
+    camera = ros.node.create_publisher(Image, "camera/image_raw", SENSOR_QOS)
+    wait_for(lambda: camera.get_subscription_count() > 0, 30, "controller discovery")
+    frames, burst_seconds = 60, 0.6
+    stamp = T0
+    time.sleep(0.5)
+    messages.clear()
+    start = time.monotonic()
+    for _ in range(frames):  # every frame gives a non-finite output, i.e. one rejection event
+        stamp += PERIOD
+        camera.publish(image_message(stamp))
+        time.sleep(burst_seconds / frames)
+    during = len(messages) if time.monotonic() - start < burst_seconds + 0.2 else None
+    wait_for(lambda: any(int(kv.value) >= frames // 2 for m in messages for s in m.status for kv in s.values
+                         if kv.key == "rejected_nonfinite_output"), 10, "rejections reported")
+    assert during is not None, "the burst took too long to be meaningful"
+    # at most one event publish per 0.25 s plus the 1 Hz timer: far fewer than one per frame
+    assert during <= burst_seconds / 0.25 + 3, during

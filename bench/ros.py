@@ -6,7 +6,7 @@ Run inside the isolated network namespace:
 
 Graph: camera process (144x256 rgb8, wall-clock stamps) -> controller_node (default Policy config,
 cfc_ncp, untrained; onnxruntime backend with 1 thread by default, params from config/sim.yaml) -> safety_node (armed) -> this process.
-Every node runs in its own process. Prints figures and ratios to the anchors (anchors.md section 5:
+Every node runs in its own process. Prints figures and ratios to the anchors (rclpy Jazzy wheels, two processes, 144x256 Image at 100 Hz:
 image transport p50 0.74 ms, p99 2.3 ms; issue target: end-to-end p99 <= 10 ms).
 """
 from __future__ import annotations
@@ -208,8 +208,6 @@ def main() -> None:
     if options.camera:
         run_camera(options.camera, options.seconds)
         return
-
-    import torch
 
     from liquid_nav.models.checkpoint import save_checkpoint
     from liquid_nav.models.policy import Policy, PolicyConfig

@@ -2,8 +2,9 @@
 primitive), measured in the same run.
 
 Prints physics steps/s with the drone flying, camera frames/s at 256x144 and 128x72, scene build and reset
-times and env steps/s, with ratios against the naive build and the anchor figures
-(shared/reference/anchors.md: physics >= 50k steps/s with 150 trees; camera >= 2x naive at 256x144).
+times and env steps/s, with ratios against the naive build and the anchor figures (PyBullet 3.2.7 measured
+on a 2-core machine: 150 trees as compound bodies ~78k physics steps/s, as 301 separate bodies ~10k;
+TinyRenderer 256x144 in a 150-tree forest ~49 fps; targets: physics >= 50k steps/s, camera >= 2x naive).
 
 Both builds render through ``FlyToTargetEnv.render_camera`` (TinyRenderer, no shadows, no segmentation
 mask) and paint the sky where nothing was drawn; the naive build rasterises its ground and draws every
@@ -26,10 +27,10 @@ from typing import Callable, Dict, List
 import numpy as np
 import pybullet as pb
 
-ANCHOR_COMPOUND_STEPS = 78_000  # anchors.md 3: 150 trees as compound bodies
-ANCHOR_NAIVE_STEPS = 10_000  # anchors.md 3: 150 trees as 301 separate bodies
+ANCHOR_COMPOUND_STEPS = 78_000  # PyBullet 3.2.7, 2 cores: 150 trees as compound bodies
+ANCHOR_NAIVE_STEPS = 10_000  # PyBullet 3.2.7, 2 cores: 150 trees as 301 separate bodies
 TARGET_STEPS = 50_000
-ANCHOR_CAMERA_FPS = 49.0  # anchors.md 3: TinyRenderer 256x144, 150-tree forest, shadows off
+ANCHOR_CAMERA_FPS = 49.0  # PyBullet 3.2.7 TinyRenderer 256x144, 150-tree forest, shadows off
 
 
 def _rate(run: Callable[[], int], min_seconds: float) -> float:
@@ -43,27 +44,21 @@ def _rate(run: Callable[[], int], min_seconds: float) -> float:
     return best
 
 
-def _yaws(env, seed: int) -> List[float]:
-    """The drone's yaw at every step of the expert's flight for ``seed`` (privileged-only replay)."""
+def _expert_flight(env, seed: int, render: bool):
+    """The expert's episode for ``seed`` through the one rollout loop (rendering on or off)."""
     from liquid_nav.expert import PrivilegedExpert
+    from liquid_nav.sim.rollout import run_episode
 
-    render = env.config.render_observations
-    env.config = replace(env.config, render_observations=False)
-    expert = PrivilegedExpert.from_env(env)
-    _, info = env.reset(seed=seed)
-    expert.reset(info)
-    yaws = [info["yaw"]]
-    while info["outcome"] is None:
-        _, _, _, _, info = env.step(expert.act(info))
-        yaws.append(info["yaw"])
-    env.config = replace(env.config, render_observations=render)
-    return yaws
+    configured = env.config
+    env.config = replace(configured, render_observations=render)
+    try:
+        return run_episode(env, PrivilegedExpert.from_env(env), seed)
+    finally:
+        env.config = configured
 
 
 def measure(world: str, seed: int, mode: str, images: List[np.ndarray]) -> Dict[str, float]:
     """Figures of ``mode``; appends the flight's camera frames to ``images``."""
-    from liquid_nav.expert import PrivilegedExpert
-    from liquid_nav.expert.rollout import fly_expert_episode
     from liquid_nav.sim.camera import CameraConfig
     from liquid_nav.sim.env import FlyToTargetEnv
 
@@ -120,8 +115,8 @@ def measure(world: str, seed: int, mode: str, images: List[np.ndarray]) -> Dict[
             figures[f"camera_fps_{name}"] = len(frame_seconds) / sum(frame_seconds)
 
         # camera along an expert flight: the views the task actually produces
-        flight = fly_expert_episode(env, PrivilegedExpert.from_env(env), seed)
-        poses = [(flight.positions[k], yaws[k]) for yaws in [_yaws(env, seed)] for k in range(0, len(yaws), 3)]
+        flight = _expert_flight(env, seed, render=False)
+        poses = [(flight.positions[k], flight.yaws[k]) for k in range(0, flight.steps + 1, 3)]
         frame_seconds = []
         for position, heading in poses:
             sim.reset_drone(position, heading)
@@ -131,23 +126,10 @@ def measure(world: str, seed: int, mode: str, images: List[np.ndarray]) -> Dict[
             frame_seconds.append(time.perf_counter() - started)
         figures["camera_fps_flight"] = len(frame_seconds) / sum(frame_seconds)
 
-        expert = PrivilegedExpert.from_env(env)
+        # env.step alone (the rollout times its parts): whole expert episodes, best of three
         for label, render in (("env_steps_per_s", True), ("env_steps_per_s_privileged", False)):
-            env.config = replace(env.config, render_observations=render)
-            _, info = env.reset(seed=seed)
-            expert.reset(info)
-
-            def episode_steps(state={"info": info}) -> int:
-                count = 0
-                for _ in range(30):
-                    _, _, terminated, truncated, state["info"] = env.step(expert.act(state["info"]))
-                    count += 1
-                    if terminated or truncated:
-                        _, state["info"] = env.reset(seed=seed)
-                        expert.reset(state["info"])
-                return count
-
-            figures[label] = _rate(episode_steps, 2.0)
+            figures[label] = max(episode.steps / episode.timing.env_step
+                                 for episode in (_expert_flight(env, seed, render) for _ in range(3)))
     finally:
         env.close()
     return figures

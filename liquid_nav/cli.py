@@ -15,7 +15,9 @@ from liquid_nav import __version__
 
 COMMAND_MODULES = (
     "liquid_nav.sim.commands",
+    "liquid_nav.expert.commands",
     "liquid_nav.models.commands",
+    "liquid_nav.runtime.commands",
 )
 
 

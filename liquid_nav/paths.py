@@ -1,4 +1,4 @@
-"""Where the package's data lives: world files, configs, shipped checkpoints.
+"""Where the package's data lives: world and vehicle files (and the other installed share files).
 
 Works from a source checkout (``pip install -e .``), a plain pip install (data under
 ``<prefix>/share/liquid_nav``) and a colcon/ament install (found through the ament index).
@@ -15,7 +15,7 @@ PACKAGE = "liquid_nav"
 
 @lru_cache(maxsize=1)
 def share_dir() -> Path:
-    """The directory holding ``sim_worlds/``, ``config/``, ``launch/`` and ``checkpoints/``."""
+    """The directory holding ``sim_worlds/``, ``config/`` and ``launch/``."""
     override = os.environ.get("LIQUID_NAV_SHARE")
     if override:
         return Path(override)
@@ -38,14 +38,6 @@ def share_dir() -> Path:
 
 def worlds_dir() -> Path:
     return share_dir() / "sim_worlds"
-
-
-def config_dir() -> Path:
-    return share_dir() / "config"
-
-
-def checkpoints_dir() -> Path:
-    return share_dir() / "checkpoints"
 
 
 def named_yaml_file(name_or_path: "str | os.PathLike[str]", directory: Path, kind: str) -> Path:

@@ -79,8 +79,9 @@ class PrivilegedExpert:
         self.path = self.grid.path_from(position)
         self._progress = 0
 
-    def act(self, info: Dict[str, Any]) -> np.ndarray:
-        """The next command (vx, vy, vz, yaw_rate), body FLU, float32."""
+    def act(self, observation: Any, info: Dict[str, Any]) -> np.ndarray:
+        """The next command (vx, vy, vz, yaw_rate), body FLU, float32, from the privileged ``info`` alone
+        (the observation is not looked at: the expert is a :class:`liquid_nav.sim.rollout.Pilot`)."""
         if self.grid is None:
             raise RuntimeError("PrivilegedExpert.act() called before reset(info): there is no plan to follow yet")
         config = self.config

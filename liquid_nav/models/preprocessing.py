@@ -15,7 +15,7 @@ import numpy as np
 
 from liquid_nav.models.validation import check_field_types
 
-# Dataset statistics of the published model (anchors.md, section 1), RGB order.
+# Dataset statistics of the published model (Chahine et al., Science Robotics 2023), RGB order.
 PUBLISHED_MEAN = (0.41718618, 0.48529191, 0.38133072)
 PUBLISHED_VAR = (0.057, 0.05, 0.061)
 IMAGE_PRESETS = {"default": (144, 256), "small": (72, 128)}

@@ -20,7 +20,8 @@ from liquid_nav.nodes.common import (
     COMMAND_QOS, SENSOR_QOS, ParamSpec, declare_parameters, diagnostic_status, run_node, stamp_to_ns, twist_stamped,
 )
 from liquid_nav.runtime.backends import BACKEND_NAMES, make_backend
-from liquid_nav.runtime.controller_core import ControllerConfig, ControllerCore
+from liquid_nav.runtime.controller_core import ControllerCore
+from liquid_nav.stamps import DtRule
 from liquid_nav.runtime.image_conversion import ImageConversionError, ImageSizeLimits, image_to_rgb
 
 PARAMETERS = (
@@ -53,7 +54,7 @@ class ControllerNode(Node):
             raise ValueError("parameter 'model_path' is empty; set it to a policy checkpoint file")
         backend = make_backend(params["backend"], params["model_path"], params["device"],
                                threads=params["cpu_threads"])
-        self.core = ControllerCore(backend, ControllerConfig(
+        self.core = ControllerCore(backend, DtRule(
             nominal_dt=params["nominal_dt"], max_dt=params["max_dt"], reset_on_gap=params["reset_on_gap"]))
         self._limits = ImageSizeLimits(params["expected_width"], params["expected_height"])
         self._frame_id = params["frame_id"]

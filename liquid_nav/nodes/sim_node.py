@@ -1,4 +1,4 @@
-"""sim_node: a PyBullet world as a ROS 2 node (logic in ``runtime.sim_bridge.SimBridge``).
+"""sim_node: a PyBullet world as a ROS 2 node (logic in ``sim.bridge.SimBridge``).
 
 Publishes ``camera/image_raw`` + ``camera/camera_info`` (sensor-data QoS), ``odom`` (ground truth),
 ``/clock`` (sim time, so the rest of the graph runs with ``use_sim_time``), ``liquid_nav/episode``
@@ -27,8 +27,10 @@ from liquid_nav.nodes.common import (
     CLOCK_QOS, COMMAND_QOS, LATCHED_QOS, SENSOR_QOS, ParamSpec, declare_parameters, diagnostic_status, ns_to_stamp,
     run_node, twist_stamped, twist_to_command,
 )
+from liquid_nav.expert import PrivilegedExpert
 from liquid_nav.runtime.image_conversion import rgb_to_image_fields
-from liquid_nav.runtime.sim_bridge import SimBridge, SimBridgeConfig, SimFrame
+from liquid_nav.sim.bridge import SimBridge, SimBridgeConfig, SimFrame
+from liquid_nav.sim.env import EnvConfig
 
 PARAMETERS = (
     ParamSpec("world", "forest", "world name in sim_worlds/ or path to a world YAML file"),
@@ -61,10 +63,11 @@ class SimNode(Node):
         if self.get_parameter("use_sim_time").value:
             raise ValueError("sim_node is the clock source: do not set use_sim_time on it")
         self.params = params
-        self.bridge = SimBridge(SimBridgeConfig(
-            world=params["world"], camera=params["camera"], vehicle=params["vehicle"], control_hz=params["control_hz"],
-            max_episode_seconds=params["max_episode_seconds"], command_timeout=params["command_timeout"],
-            auto_reset=params["auto_reset"], expert=bool(params["expert_command_topic"])))
+        env = EnvConfig(world=params["world"], camera=params["camera"], vehicle=params["vehicle"],
+                        control_hz=params["control_hz"], max_episode_seconds=params["max_episode_seconds"])
+        self.bridge = SimBridge(
+            SimBridgeConfig(env, command_timeout=params["command_timeout"], auto_reset=params["auto_reset"]),
+            pilot_factory=PrivilegedExpert.from_env if params["expert_command_topic"] else None)
         self._image_publisher = self.create_publisher(Image, params["image_topic"], SENSOR_QOS)
         self._info_publisher = self.create_publisher(CameraInfo, params["camera_info_topic"], SENSOR_QOS)
         self._odom_publisher = self.create_publisher(Odometry, params["odom_topic"], COMMAND_QOS)
@@ -114,8 +117,8 @@ class SimNode(Node):
         self._image_publisher.publish(image)
         self._info_publisher.publish(self._camera_info(image.header, image.width, image.height))
         self._odom_publisher.publish(self._odometry(frame, stamp))
-        if self._expert_publisher is not None and frame.expert_command is not None:
-            self._expert_publisher.publish(twist_stamped(frame.expert_command, stamp, self.params["base_frame_id"]))
+        if self._expert_publisher is not None and frame.pilot_command is not None:
+            self._expert_publisher.publish(twist_stamped(frame.pilot_command, stamp, self.params["base_frame_id"]))
         if frame.new_episode:
             self._start_distance = frame.info["distance"]
             self._publish_episode(frame)

@@ -1,17 +1,18 @@
 """The controller node's ROS-free core: stamp bookkeeping around a recurrent inference backend.
 
-dt for every step is the time between consecutive image header stamps. The recurrent state is reset
-when the stamps say the sequence broke: a gap longer than ``max_dt``, a stamp that goes backwards
-(e.g. a simulator or bag restart), an explicit reset request, or a non-finite network output.
-Duplicate stamps are dropped without stepping.
+dt for every step comes from consecutive image header stamps by the package's one rule
+(:mod:`liquid_nav.stamps`): the recurrent state is reset when the stamps say the sequence broke (a gap
+longer than ``max_dt``, a stamp that goes backwards), on an explicit reset request, or after a
+non-finite network output. Duplicate stamps are dropped without stepping.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, fields
 from typing import Dict, Optional, Protocol
 
 import numpy as np
+
+from liquid_nav.stamps import DtRule, frame_dt
 
 
 class FrameBackend(Protocol):
@@ -20,23 +21,6 @@ class FrameBackend(Protocol):
     def reset(self) -> None: ...
 
     def step(self, frame_rgb_u8: np.ndarray, dt_seconds: float) -> np.ndarray: ...
-
-
-@dataclass
-class ControllerConfig:
-    """Stamp handling. ``nominal_dt`` is used for the first frame of every sequence."""
-
-    nominal_dt: float = 1.0 / 30.0
-    max_dt: float = 0.5
-    reset_on_gap: bool = True
-
-    def __post_init__(self) -> None:
-        for name in ("nominal_dt", "max_dt"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                raise ValueError(f"ControllerConfig.{name} is {value!r}; expected a finite number > 0")
-        if self.nominal_dt > self.max_dt:
-            raise ValueError(f"ControllerConfig.nominal_dt ({self.nominal_dt}) must be <= max_dt ({self.max_dt})")
 
 
 @dataclass
@@ -68,9 +52,9 @@ class ControllerCounters:
 class ControllerCore:
     """Feeds frames to a backend with dt from header stamps (integer nanoseconds)."""
 
-    def __init__(self, backend: FrameBackend, config: Optional[ControllerConfig] = None) -> None:
+    def __init__(self, backend: FrameBackend, rule: Optional[DtRule] = None) -> None:
         self.backend = backend
-        self.config = config or ControllerConfig()
+        self.rule = rule or DtRule()
         self.counters = ControllerCounters()
         self.last_reset_reason: Optional[str] = None
         self._last_stamp_ns: Optional[int] = None
@@ -85,23 +69,11 @@ class ControllerCore:
     def process(self, frame_rgb_u8: np.ndarray, stamp_ns: int) -> StepResult:
         """Step the backend on one frame; never raises for bad stamps or bad outputs."""
         self.counters.frames += 1
-        reset_reason = None
-        if self._last_stamp_ns is None:
-            dt = self.config.nominal_dt
-        elif stamp_ns == self._last_stamp_ns:
+        timing = frame_dt(self._last_stamp_ns, stamp_ns, self.rule)
+        if timing.duplicate:
             self.counters.reject("duplicate_stamp")
             return StepResult(None, rejected=f"duplicate stamp {stamp_ns * 1e-9:.6f} s")
-        elif stamp_ns < self._last_stamp_ns:
-            reset_reason = f"stamp went back {(self._last_stamp_ns - stamp_ns) * 1e-9:.3f} s"
-            dt = self.config.nominal_dt
-        else:
-            dt = (stamp_ns - self._last_stamp_ns) * 1e-9
-            if dt > self.config.max_dt:
-                if self.config.reset_on_gap:
-                    reset_reason = f"gap of {dt:.3f} s > max_dt {self.config.max_dt} s"
-                    dt = self.config.nominal_dt
-                else:
-                    dt = self.config.max_dt
+        dt, reset_reason = timing.dt, timing.reset_reason
         if reset_reason is not None:
             self.reset(reset_reason)
         command = np.asarray(self.backend.step(frame_rgb_u8, dt), dtype=np.float32).reshape(-1)

@@ -10,7 +10,7 @@ from liquid_nav.models.wiring import NCPConfig, WiringError, build_ncp
 def test_published_preset_synapse_counts_and_layers():
     wiring = build_ncp(NCPConfig(), 128)
     assert wiring.units == 34 and wiring.output_dim == 4
-    assert wiring.synapse_counts() == (768, 100)  # anchors.md: 768 sensory + 100 neuron-to-neuron
+    assert wiring.synapse_counts() == (768, 100)  # the published NCP: 768 sensory + 100 neuron-to-neuron
     inter, command, motor = wiring.layers()
     assert (len(inter), len(command), len(motor)) == (18, 12, 4)
     sensory, adj = wiring.sensory_adjacency, wiring.adjacency

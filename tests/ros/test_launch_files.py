@@ -121,9 +121,9 @@ def _safety_config(declared):
 
 
 def _controller_config(declared):
-    from liquid_nav.runtime.controller_core import ControllerConfig
+    from liquid_nav.stamps import DtRule
 
-    return ControllerConfig(**{name: declared[name] for name in ControllerConfig.__dataclass_fields__})
+    return DtRule(**{name: declared[name] for name in DtRule.__dataclass_fields__})
 
 
 CONFIG_CHECKS = {"safety_node": _safety_config, "controller_node": _controller_config}

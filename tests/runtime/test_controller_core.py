@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from liquid_nav.runtime.controller_core import ControllerConfig, ControllerCore
+from liquid_nav.runtime.controller_core import ControllerCore
+from liquid_nav.stamps import DtRule
 
 FRAME = np.zeros((8, 8, 3), np.uint8)
 MS = 1_000_000
@@ -31,7 +32,7 @@ class RecordingBackend:
 
 def make(outputs=None, **config):
     backend = RecordingBackend(outputs)
-    return backend, ControllerCore(backend, ControllerConfig(**config))
+    return backend, ControllerCore(backend, DtRule(**config))
 
 
 def test_dt_comes_from_consecutive_stamps_and_state_is_kept():
@@ -95,9 +96,3 @@ def test_explicit_reset_clears_state_and_stamp_history():
     assert backend.resets == 1 and core.last_reset_reason == "safety watchdog"
     assert core.process(FRAME, 10_000 * MS).reset_reason is None
 
-
-def test_invalid_config_names_the_field():
-    with pytest.raises(ValueError, match="max_dt"):
-        ControllerConfig(max_dt=0)
-    with pytest.raises(ValueError, match="nominal_dt"):
-        ControllerConfig(nominal_dt=1.0, max_dt=0.5)

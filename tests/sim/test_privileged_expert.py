@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from liquid_nav.expert import ExpertConfig, PrivilegedExpert
-from liquid_nav.expert.rollout import fly_expert_episode
 from liquid_nav.sim.env import FlyToTargetEnv
+from liquid_nav.sim.rollout import run_episode
 
 
 @pytest.mark.parametrize("world", ["forest", "forest_autumn", "forest_winter", "urban"])
@@ -14,7 +14,7 @@ def test_expert_reaches_the_target_smoothly(world):
         expert = PrivilegedExpert.from_env(env)
         config = expert.config
         for seed in (0, 7, 13):
-            episode = fly_expert_episode(env, expert, seed)
+            episode = run_episode(env, expert, seed)
             assert episode.success, f"{world} seed {seed}: {episode.outcome} ({episode.reason})"
             commands = episode.commands.astype(np.float64)
             steps = np.abs(np.diff(np.vstack([np.zeros(4), commands]), axis=0))
@@ -35,9 +35,9 @@ def test_expert_commands_are_float32_and_its_path_keeps_clear_of_obstacles():
         expert = PrivilegedExpert.from_env(env, ExpertConfig(cruise_speed=2.0))
         _, info = env.reset(seed=21)
         with pytest.raises(RuntimeError, match="before reset"):
-            expert.act(info)
+            expert.act(None, info)
         expert.reset(info)
-        command = expert.act(info)
+        command = expert.act(None, info)
         assert command.dtype == np.float32 and command.shape == (4,)
         # the planned path keeps clear of every obstacle by at least the drone's radius
         clearance = expert.grid.footprints.distance(expert.path[1:-8])

@@ -7,7 +7,6 @@ import numpy as np
 import pybullet as p
 import pytest
 
-from liquid_nav.sim.camera import CameraConfig
 from liquid_nav.sim.drone_sim import DroneSimulator, SimConfig
 from liquid_nav.sim.quadrotor import Quadrotor
 from liquid_nav.sim.vehicle import load_vehicle
@@ -237,14 +236,3 @@ def test_ground_effect_is_capped(make_sim):
     assert quad._ground_effect_factor(0.0) == params.ground_effect_max_factor
     assert quad._ground_effect_factor(params.prop_radius * 0.3) == params.ground_effect_max_factor
     assert quad._ground_effect_factor(100.0) == pytest.approx(1.0, abs=1e-6)
-
-
-def test_rate_measurements_count_what_they_ran(make_sim):
-    from liquid_nav.sim.benchmarking import measure_camera_rate, measure_physics_rate
-
-    sim = make_sim(camera=CameraConfig(width=32, height=18))
-    physics = measure_physics_rate(sim, sim_seconds=0.1)
-    assert physics.count == 24 and sim.physics_steps == 24  # 0.1 s at 240 Hz, nothing else stepped
-    assert physics.per_wall_second == physics.count / physics.wall_seconds > 0
-    camera = measure_camera_rate(sim, frames=3)
-    assert camera.count == 3 and camera.cpu_seconds > 0 and sim.physics_steps == 24  # rendering does not step

@@ -2,13 +2,15 @@
 import numpy as np
 import pytest
 
-from liquid_nav.runtime.sim_bridge import SimBridge, SimBridgeConfig
+from liquid_nav.expert import PrivilegedExpert
+from liquid_nav.sim.bridge import SimBridge, SimBridgeConfig
+from liquid_nav.sim.env import EnvConfig
 
 
 @pytest.fixture(scope="module")
 def bridge():
-    sim = SimBridge(SimBridgeConfig(world="forest", camera="small", expert=True, max_episode_seconds=2.0,
-                                    command_timeout=0.2))
+    sim = SimBridge(SimBridgeConfig(EnvConfig(world="forest", camera="small", max_episode_seconds=2.0),
+                                    command_timeout=0.2), pilot_factory=PrivilegedExpert.from_env)
     yield sim
     sim.close()
 
@@ -42,17 +44,17 @@ def test_expert_commands_fly_towards_the_target(bridge):
     frame = bridge.start_episode(3)
     start = frame.info["distance"]
     for _ in range(55):
-        assert frame.expert_command is not None and np.all(np.isfinite(frame.expert_command))
-        bridge.set_command(frame.expert_command)
+        assert frame.pilot_command is not None and np.all(np.isfinite(frame.pilot_command))
+        bridge.set_command(frame.pilot_command)
         frame = bridge.step()
     assert frame.info["distance"] < start - 1.0
 
 
 def test_bad_commands_and_use_without_episode_are_refused():
-    sim = SimBridge(SimBridgeConfig(camera="small", auto_reset=False, max_episode_seconds=0.1))
+    sim = SimBridge(SimBridgeConfig(EnvConfig(camera="small", max_episode_seconds=0.1), auto_reset=False))
     with pytest.raises(RuntimeError, match="before start_episode"):
         sim.step()
-    sim.start_episode(1)
+    assert sim.pilot is None and sim.start_episode(1).pilot_command is None
     with pytest.raises(ValueError, match="4 finite numbers"):
         sim.set_command([np.nan, 0, 0, 0])
     while sim.running:
@@ -63,3 +65,5 @@ def test_bad_commands_and_use_without_episode_are_refused():
     sim.close()
     with pytest.raises(ValueError, match="command_timeout"):
         SimBridgeConfig(command_timeout=0)
+    with pytest.raises(ValueError, match="EnvConfig"):
+        SimBridgeConfig(env="forest")

@@ -5,37 +5,34 @@
   run on sim time without time jumping backwards.
 - The last velocity command is held for ``command_timeout`` simulated seconds, then the vehicle
   hovers (zero velocity), as an autopilot does when its offboard setpoints stop.
-- With ``expert`` on, every frame also carries the privileged expert's command for that frame
-  (the "expert as policy" used to close the loop through the ROS graph without a trained network).
+- With a ``pilot`` (e.g. the privileged expert, injected by ``sim_node``), every frame also carries that
+  pilot's command for the frame (the "expert as policy" that closes the loop through the ROS graph
+  without a trained network).
 """
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-from typing import Any, Dict, Optional
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Optional
 
 import numpy as np
 
-from liquid_nav.expert.privileged import PrivilegedExpert
 from liquid_nav.sim.env import EnvConfig, FlyToTargetEnv
+from liquid_nav.sim.rollout import Pilot
+from liquid_nav.validation import require_positive
 
 
-@dataclass
+@dataclass(frozen=True)
 class SimBridgeConfig:
-    world: str = "forest"
-    camera: str = "default"
-    vehicle: str = "x500"
-    control_hz: float = 30.0
-    max_episode_seconds: float = 30.0
-    command_timeout: float = 0.2
-    auto_reset: bool = True
-    expert: bool = False
+    """The env to run and how the bridge behaves like an autopilot between commands."""
+
+    env: EnvConfig = field(default_factory=EnvConfig)
+    command_timeout: float = 0.2  # sim seconds a command is held before the vehicle hovers
+    auto_reset: bool = True  # start the next episode (seed + 1) when one ends
 
     def __post_init__(self) -> None:
-        for name in ("control_hz", "max_episode_seconds", "command_timeout"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                raise ValueError(f"SimBridgeConfig.{name} is {value!r}; expected a finite number > 0")
+        require_positive(self, ("command_timeout",))
+        if not isinstance(self.env, EnvConfig):
+            raise ValueError(f"SimBridgeConfig.env must be an EnvConfig, got {self.env!r}")
 
 
 @dataclass
@@ -47,22 +44,25 @@ class SimFrame:
     info: Dict[str, Any]
     angular_velocity_body: np.ndarray
     applied_command: np.ndarray
-    expert_command: Optional[np.ndarray]
+    pilot_command: Optional[np.ndarray]  # the injected pilot's command for this frame
     episode: int
     seed: int
     new_episode: bool
 
 
 class SimBridge:
-    """Steps a ``FlyToTargetEnv`` with held commands; see the module docstring."""
+    """Steps a ``FlyToTargetEnv`` with held commands; see the module docstring.
 
-    def __init__(self, config: Optional[SimBridgeConfig] = None) -> None:
+    ``pilot_factory`` builds the pilot whose command every frame carries from the bridge's env
+    (e.g. ``PrivilegedExpert.from_env``); None: frames carry no pilot command.
+    """
+
+    def __init__(self, config: Optional[SimBridgeConfig] = None,
+                 pilot_factory: Optional[Callable[[FlyToTargetEnv], Pilot]] = None) -> None:
         self.config = config or SimBridgeConfig()
-        self.env = FlyToTargetEnv(EnvConfig(
-            world=self.config.world, camera=self.config.camera, vehicle=self.config.vehicle,
-            control_hz=self.config.control_hz, max_episode_seconds=self.config.max_episode_seconds))
-        self.expert = PrivilegedExpert.from_env(self.env) if self.config.expert else None
-        self._period_ns = round(1e9 / self.config.control_hz)
+        self.env = FlyToTargetEnv(self.config.env)
+        self.pilot = pilot_factory(self.env) if pilot_factory is not None else None
+        self._period_ns = round(1e9 / self.config.env.control_hz)
         self._episode_base_ns = 0
         self._clock_ns = 0
         self._command = np.zeros(4)
@@ -93,8 +93,8 @@ class SimBridge:
         self.outcome = None
         self._command = np.zeros(4)
         self._command_clock_ns = None
-        if self.expert is not None:
-            self.expert.reset(info)
+        if self.pilot is not None:
+            self.pilot.reset(info)
         return self._make_frame(image, info, np.zeros(4), new_episode=True)
 
     def set_command(self, command) -> None:
@@ -131,13 +131,13 @@ class SimBridge:
         self._clock_ns = self._episode_base_ns + round(info["time"] * 1e9)
         state = self.env.sim.state()
         rotation = state.rotation_matrix()
-        expert_command = None
-        if self.expert is not None and info["outcome"] is None:
-            expert_command = np.asarray(self.expert.act(info), dtype=np.float64)
+        pilot_command = None
+        if self.pilot is not None and info["outcome"] is None:
+            pilot_command = np.asarray(self.pilot.act(image, info), dtype=np.float64)
         self._frame = SimFrame(
             clock_ns=self._clock_ns, image=image, info=info,
             angular_velocity_body=rotation.T @ state.angular_velocity_world, applied_command=applied,
-            expert_command=expert_command, episode=self.episode, seed=self.seed, new_episode=new_episode,
+            pilot_command=pilot_command, episode=self.episode, seed=self.seed, new_episode=new_episode,
         )
         return self._frame
 

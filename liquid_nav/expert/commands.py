@@ -1,0 +1,90 @@
+"""``liquid-nav`` subcommands that fly the privileged expert: ``demo`` and ``expert-eval``."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from liquid_nav.sim.commands import make_env, reporting_world_errors, seed_argument
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    demo = subparsers.add_parser("demo", help="fly the expert in a forest and an urban world; write videos and plots",
+                                 description="Fly the privileged expert once per world with the onboard camera "
+                                             "on; write <world>.mp4 (or .gif when MP4 cannot be written) and "
+                                             "<world>_topdown.png into DIR and print a summary.")
+    demo.add_argument("--out", required=True, help="output directory")
+    demo.add_argument("--worlds", nargs="+", default=["forest", "urban"], help="worlds to fly (default: forest urban)")
+    demo.add_argument("--seed", type=seed_argument, default=0, help="episode seed (default 0)")
+    demo.set_defaults(handler=reporting_world_errors(_demo))
+
+    evaluate = subparsers.add_parser("expert-eval", help="success rate of the privileged expert over many seeds",
+                                     description="Fly the expert (privileged state only, no rendering) over "
+                                                 "seeds start..start+N-1 and print the success rate and each "
+                                                 "failure with its reason.")
+    evaluate.add_argument("--world", required=True, help="world name or path")
+    evaluate.add_argument("--episodes", type=int, default=100, help="number of seeds (default 100)")
+    evaluate.add_argument("--start-seed", type=seed_argument, default=0, help="first seed (default 0)")
+    evaluate.add_argument("--min-success", type=float, default=None,
+                          help="exit with status 1 when the success rate is below this fraction")
+    evaluate.set_defaults(handler=reporting_world_errors(_expert_eval))
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from liquid_nav.expert import PrivilegedExpert
+    from liquid_nav.media import write_video
+    from liquid_nav.sim.rollout import run_episode
+    from liquid_nav.sim.topdown import save_topdown
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    failures = 0
+    for world in args.worlds:
+        env = make_env(world)
+        try:
+            started = time.perf_counter()
+            episode = run_episode(env, PrivilegedExpert.from_env(env), args.seed, record_frames=True)
+            wall = time.perf_counter() - started
+            video = write_video(out / world, episode.frames, env.config.control_hz)
+            plot = out / f"{world}_topdown.png"
+            save_topdown(str(plot), env.scene, episode.positions,
+                         title=f"{world}, seed {args.seed}: {episode.outcome} in {episode.duration:.1f} s")
+        finally:
+            env.close()
+        failures += not episode.success
+        print(f"{world:>14}: {episode.outcome} ({episode.reason}); {episode.duration:.1f} s simulated, "
+              f"{episode.path_length:.1f} m flown, {len(episode.frames)} frames, {wall:.1f} s wall -> {video}, {plot}")
+    return 1 if failures else 0
+
+
+def _expert_eval(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from liquid_nav.expert import PrivilegedExpert
+    from liquid_nav.sim.rollout import run_episode
+
+    if args.episodes < 1:
+        print("error: --episodes must be >= 1", file=sys.stderr)
+        return 2
+    env = make_env(args.world, render_observations=False)
+    expert = PrivilegedExpert.from_env(env)
+    failures = []
+    durations = []
+    started = time.perf_counter()
+    try:
+        seeds = range(args.start_seed, args.start_seed + args.episodes)
+        for seed in tqdm(seeds, desc=f"expert-eval {env.world.name}", unit="episode"):
+            episode = run_episode(env, expert, seed)
+            durations.append(episode.duration)
+            if not episode.success:
+                failures.append(episode)
+    finally:
+        env.close()
+    rate = 1.0 - len(failures) / args.episodes
+    print(f"world {args.world}: success {args.episodes - len(failures)}/{args.episodes} = {100 * rate:.1f} % "
+          f"(seeds {args.start_seed}..{args.start_seed + args.episodes - 1}; mean episode "
+          f"{sum(durations) / len(durations):.1f} s simulated; {time.perf_counter() - started:.1f} s wall)")
+    for episode in failures:
+        print(f"  seed {episode.seed}: {episode.outcome}: {episode.reason}")
+    return 1 if args.min_success is not None and rate < args.min_success else 0

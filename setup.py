@@ -31,6 +31,7 @@ setup(
         ("share/" + PACKAGE, ["package.xml"]),
         ("share/" + PACKAGE + "/launch", glob("launch/*.launch.py")),
         ("share/" + PACKAGE + "/config", glob("config/*.yaml")),
+        ("share/" + PACKAGE + "/config/train", glob("config/train/*.yaml")),
     ]
     + tree_data_files("sim_worlds")
     + tree_data_files("checkpoints"),

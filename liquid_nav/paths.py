@@ -40,6 +40,11 @@ def worlds_dir() -> Path:
     return share_dir() / "sim_worlds"
 
 
+def config_dir() -> Path:
+    """Parameter files of the nodes and the training / evaluation presets (``config/train``, ``config/eval``)."""
+    return share_dir() / "config"
+
+
 def named_yaml_file(name_or_path: "str | os.PathLike[str]", directory: Path, kind: str) -> Path:
     """A YAML file given by path, or by name (``forest`` -> ``directory/forest.yaml``).
 

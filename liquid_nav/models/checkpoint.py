@@ -19,12 +19,12 @@ import io
 import json
 import os
 import struct
-import tempfile
 from pathlib import Path
 from typing import Any, Dict, NamedTuple, Union
 
 import torch
 
+from liquid_nav.files import atomic_write_bytes
 from liquid_nav.models.policy import ConfigError, Policy, PolicyConfig
 from liquid_nav.models.wiring import WiringError
 
@@ -62,19 +62,7 @@ def save_checkpoint(path: PathLike, policy: Policy, metadata: Dict[str, Any]) ->
         raise ValueError(f"checkpoint metadata must be JSON-serialisable (finite numbers, str keys): {error}") from error
     body = struct.pack(_LEN_FORMAT, len(header)) + header + payload
     digest = hashlib.sha256(body).hexdigest().encode("ascii")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(MAGIC + digest + body)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-        raise
-    return path
+    return atomic_write_bytes(path, MAGIC + digest + body)
 
 
 def _read_header(path: Path, data: bytes) -> Dict[str, Any]:

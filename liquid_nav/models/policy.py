@@ -145,12 +145,19 @@ class Policy(nn.Module):
     @torch.jit.export
     def sequence(self, images: Tensor, dts: Tensor, state: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
         """Like :meth:`forward`, also returning the final state."""
+        commands, final_state, _ = self.sequence_with_features(images, dts, state)
+        return commands, final_state
+
+    @torch.jit.export
+    def sequence_with_features(self, images: Tensor, dts: Tensor, state: Optional[Tensor] = None
+                               ) -> Tuple[Tensor, Tensor, Tensor]:
+        """:meth:`sequence` plus the perception features (B, L, feature_dim) the head saw (training diagnostics)."""
         batch, length = images.shape[0], images.shape[1]
         if state is None:
             state = self.initial_state(batch)
         features = self.perception(images.flatten(0, 1)).view(batch, length, -1)
         out, final_state = self.head.sequence(features, dts.to(features.dtype) * self.time_scale, state)
-        return out * self.output_scale, final_state
+        return out * self.output_scale, final_state, features
 
     def forward(self, images: Tensor, dts: Tensor, state: Optional[Tensor] = None) -> Tensor:
         """Training-time rollout: images (B, L, H, W, 3) uint8, dts (B, L) s -> commands (B, L, 4)."""

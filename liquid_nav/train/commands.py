@@ -1,0 +1,114 @@
+"""``liquid-nav`` subcommands for learning: ``train`` and ``dagger``."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from liquid_nav.sim.commands import seed_argument
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    train = subparsers.add_parser("train", help="train a policy by imitation on an episode store",
+                                  description="Sequence BPTT on windows of stored episodes (labels: the expert's "
+                                              "clean commands). Writes RUN/config.yaml, RUN/log.csv, "
+                                              "RUN/checkpoints/{best,last,<step>}/policy.lnav.")
+    _common(train)
+    train.add_argument("--resume", action="store_true", help="continue the run in --out exactly where it stopped")
+    train.add_argument("--init", help="start from this checkpoint's weights (same policy config)")
+    train.set_defaults(handler=_train)
+
+    dagger = subparsers.add_parser("dagger", help="DAgger rounds: the student flies, the expert labels, training continues",
+                                   description="Each round: fly the student from the run's last checkpoint on new "
+                                               "seeds, label every visited state with the expert, add the episodes "
+                                               "to the store, train --round-steps more steps, report held-out success.")
+    _common(dagger)
+    dagger.add_argument("--rounds", type=int, default=3, help="DAgger rounds (default 3)")
+    dagger.add_argument("--episodes", type=int, default=20, help="student episodes per round (default 20)")
+    dagger.add_argument("--round-steps", type=int, default=300, help="training steps per round (default 300)")
+    dagger.add_argument("--beta", type=float, default=0.0, help="probability per step of executing the expert")
+    dagger.add_argument("--world", default="forest", help="world the student flies (default forest)")
+    dagger.add_argument("--first-seed", type=seed_argument, default=200_000, help="first student seed")
+    dagger.add_argument("--eval-episodes", type=int, default=20, help="held-out episodes per round (default 20)")
+    dagger.add_argument("--eval-first-seed", type=seed_argument, default=100_000, help="first held-out seed")
+    dagger.set_defaults(handler=_dagger)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", default="quick", help="preset name (quick, paper) or a training YAML file")
+    parser.add_argument("--data", required=True, help="episode store directory (liquid-nav collect --out)")
+    parser.add_argument("--out", required=True, help="run directory")
+    parser.add_argument("--steps", type=int, help="override the config's total steps")
+    parser.add_argument("--head", help="override the policy head (cfc_ncp, ltc_ncp, cfc, lstm, gru, ctrnn)")
+    parser.add_argument("--seed", type=seed_argument, help="override the config's seed")
+    parser.add_argument("--device", help="override the device (cpu, cuda)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _config(args: argparse.Namespace):
+    from dataclasses import replace
+
+    from liquid_nav.train.config import load_train_config
+
+    config = load_train_config(args.config, steps=args.steps, seed=args.seed, device=args.device)
+    if args.head:
+        from liquid_nav.models.policy import ConfigError
+
+        try:
+            config = replace(config, policy=replace(config.policy, head=args.head))
+        except ConfigError as error:
+            raise ValueError(f"--head: {error}") from error
+    return config
+
+
+def _run(body):
+    """Errors a user can cause are one line on stderr and exit status 1."""
+    from liquid_nav.models.checkpoint import CheckpointError
+    from liquid_nav.train.config import TrainConfigError
+    from liquid_nav.train.trainer import TrainingError
+
+    try:
+        return body()
+    except (TrainConfigError, TrainingError, CheckpointError, ValueError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+
+def _train(args: argparse.Namespace) -> int:
+    def body() -> int:
+        from liquid_nav.train.trainer import Trainer
+
+        config = _config(args)
+        closed_loop = None
+        if config.closed_loop.every:
+            from liquid_nav.sim.env import EnvConfig
+            from liquid_nav.train.dagger import heldout_check
+
+            closed_loop = heldout_check(EnvConfig(world=config.closed_loop.world), config.closed_loop.episodes,
+                                        config.closed_loop.first_seed)
+        trainer = Trainer(config, args.data, args.out, resume=args.resume, init_checkpoint=args.init,
+                          closed_loop=closed_loop)
+        result = trainer.run(progress=not args.no_progress)
+        print(f"{config.policy.head}: step {result.step}, validation loss {result.last_validation_loss:.4f} "
+              f"(best {result.best_validation_loss:.4f}); {result.train_frames} training frames; "
+              f"checkpoints in {result.run_dir / 'checkpoints'}")
+        return 0
+    return _run(body)
+
+
+def _dagger(args: argparse.Namespace) -> int:
+    def body() -> int:
+        from liquid_nav.sim.env import EnvConfig
+        from liquid_nav.train.dagger import DaggerConfig, run_dagger
+
+        for name in ("rounds", "episodes", "round_steps", "eval_episodes"):
+            if getattr(args, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+        if not 0.0 <= args.beta <= 1.0:
+            raise ValueError(f"--beta must be in [0, 1], got {args.beta}")
+        dagger = DaggerConfig(rounds=args.rounds, episodes_per_round=args.episodes, steps_per_round=args.round_steps,
+                              beta=args.beta, first_seed=args.first_seed, eval_episodes=args.eval_episodes,
+                              eval_first_seed=args.eval_first_seed)
+        run_dagger(_config(args), dagger, EnvConfig(world=args.world), args.data, args.out,
+                   progress=not args.no_progress)
+        return 0
+    return _run(body)

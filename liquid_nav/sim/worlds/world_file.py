@@ -6,9 +6,8 @@ the key path and what was expected.
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, List, Tuple, Union
 
 import yaml
 
@@ -16,129 +15,33 @@ from liquid_nav.paths import named_yaml_file, worlds_dir
 from liquid_nav.sim.worlds.spec import (PLACEMENTS, SHAPES, Color, GroundSpec, LightSpec, PartSpec, PropFamily,
                                         SkySpec, StartSpec, StreetGrid, TargetSpec, TreeFamily, WorldFileError,
                                         WorldSpec)
-from liquid_nav.validation import Range
+from liquid_nav.validation import MappingReader
 
 
-class _Node:
-    """A mapping in a world file together with its key path, for error messages."""
-
-    def __init__(self, source: str, path: str, data: Any):
-        self.source = source
-        self.path = path
-        if not isinstance(data, dict):
-            self.fail("", f"a mapping, got {type(data).__name__} {data!r}")
-        self.data: Dict[str, Any] = data
-        self.used: set = set()
-
-    def fail(self, key: str, expected: str) -> None:
-        where = ".".join(part for part in (self.path, key) if part) or "<top level>"
-        raise WorldFileError(f"{self.source}: key '{where}': expected {expected}")
-
-    def _get(self, key: str, default: Any) -> Any:
-        self.used.add(key)
-        if key in self.data:
-            return self.data[key]
-        if default is _REQUIRED:
-            self.fail(key, "this key to be present (it is required)")
-        return default
-
-    def number(self, key: str, default: Any = None, low: float = -math.inf, high: float = math.inf,
-               integer: bool = False) -> Any:
-        value = self._get(key, _REQUIRED if default is None else default)
-        kind = "an integer" if integer else "a number"
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
-            self.fail(key, f"{kind} in [{low}, {high}], got {value!r}")
-        if not (low <= value <= high) or not math.isfinite(value):
-            self.fail(key, f"{kind} in [{low}, {high}], got {value!r}")
-        return int(value) if integer else float(value)
-
-    def range(self, key: str, default: Any = None, low: float = -math.inf, high: float = math.inf) -> Range:
-        value = self._get(key, _REQUIRED if default is None else default)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            value = [value, value]
-        if (not isinstance(value, (list, tuple)) or len(value) != 2
-                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
-            self.fail(key, f"a [min, max] pair of numbers (or one number), got {value!r}")
-        lo, hi = float(value[0]), float(value[1])
-        if not (math.isfinite(lo) and math.isfinite(hi)):
-            self.fail(key, f"finite numbers, got {value!r}")
-        if lo > hi:
-            self.fail(key, f"min <= max, got [{lo}, {hi}]")
-        if lo < low or hi > high:
-            self.fail(key, f"values within [{low}, {high}], got [{lo}, {hi}]")
-        return lo, hi
-
-    def vector(self, key: str, default: Any = None, length: int = 3, low: float = -math.inf) -> Tuple[float, ...]:
-        value = self._get(key, _REQUIRED if default is None else default)
-        if (not isinstance(value, (list, tuple)) or len(value) != length
-                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= low
-                           for v in value)):
-            bound = f" >= {low}" if math.isfinite(low) else ""
-            self.fail(key, f"a list of {length} finite numbers{bound}, got {value!r}")
-        return tuple(float(v) for v in value)
-
-    def color(self, key: str, default: Any = None) -> Color:
-        return _color(self, key, self._get(key, _REQUIRED if default is None else default))
-
-    def colors(self, key: str, default: Any = None) -> Tuple[Color, ...]:
-        value = self._get(key, _REQUIRED if default is None else default)
-        if not isinstance(value, list) or not value:
-            self.fail(key, f"a non-empty list of [r, g, b] colours in [0, 1], got {value!r}")
-        return tuple(_color(self, f"{key}[{index}]", item) for index, item in enumerate(value))
-
-    def choice(self, key: str, options: Sequence[str], default: Any = None) -> str:
-        value = self._get(key, _REQUIRED if default is None else default)
-        if value not in options:
-            self.fail(key, f"one of {list(options)}, got {value!r}")
-        return value
-
-    def flag(self, key: str, default: bool) -> bool:
-        value = self._get(key, default)
-        if not isinstance(value, bool):
-            self.fail(key, f"true or false, got {value!r}")
-        return value
-
-    def text(self, key: str, default: Optional[str] = None) -> str:
-        value = self._get(key, _REQUIRED if default is None else default)
-        if not isinstance(value, str):
-            self.fail(key, f"a string, got {value!r}")
-        return value
-
-    def child(self, key: str, required: bool = True) -> Optional["_Node"]:
-        value = self._get(key, _REQUIRED if required else None)
-        if value is None:
-            return None
-        return _Node(self.source, f"{self.path}.{key}" if self.path else key, value)
-
-    def children(self, key: str) -> List["_Node"]:
-        value = self._get(key, [])
-        if not isinstance(value, list):
-            self.fail(key, f"a list of mappings, got {value!r}")
-        prefix = f"{self.path}.{key}" if self.path else key
-        return [_Node(self.source, f"{prefix}[{index}]", item) for index, item in enumerate(value)]
-
-    def finish(self) -> None:
-        unknown = sorted(set(self.data) - self.used)
-        if unknown:
-            self.fail(unknown[0], f"one of the known keys {sorted(self.used)} (unknown key '{unknown[0]}')")
-
-
-_REQUIRED = object()
-
-
-def _color(node: _Node, key: str, value: Any) -> Color:
+def _check_color(node: MappingReader, key: str, value: Any) -> Color:
     if (not isinstance(value, (list, tuple)) or len(value) != 3
             or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0.0 <= v <= 1.0 for v in value)):
         node.fail(key, f"an [r, g, b] colour with components in [0, 1], got {value!r}")
     return tuple(float(v) for v in value)  # type: ignore[return-value]
 
 
-def _parse_part(node: _Node) -> PartSpec:
+def _read_color(node: MappingReader, key: str, default: Any = None) -> Color:
+    return _check_color(node, key, node.raw(key, default))
+
+
+def _read_colors(node: MappingReader, key: str, default: Any = None) -> Tuple[Color, ...]:
+    value = node.raw(key, default)
+    if not isinstance(value, list) or not value:
+        node.fail(key, f"a non-empty list of [r, g, b] colours in [0, 1], got {value!r}")
+    return tuple(_check_color(node, f"{key}[{index}]", item) for index, item in enumerate(value))
+
+
+def _parse_part(node: MappingReader) -> PartSpec:
     part = PartSpec(
         shape=node.choice("shape", SHAPES),
         size=node.vector("size", low=0.0),  # type: ignore[arg-type]
         offset=node.vector("offset", default=[0.0, 0.0, 0.0]),  # type: ignore[arg-type]
-        colors=node.colors("colors"),
+        colors=_read_colors(node, "colors"),
         collision=node.flag("collision", True),
     )
     if min(part.size) <= 0.0:
@@ -147,7 +50,7 @@ def _parse_part(node: _Node) -> PartSpec:
     return part
 
 
-def _parse_trees(node: _Node) -> TreeFamily:
+def _parse_trees(node: MappingReader) -> TreeFamily:
     canopy = node.child("canopy")
     clearings = node.child("clearings", required=False)
     family = TreeFamily(
@@ -155,11 +58,11 @@ def _parse_trees(node: _Node) -> TreeFamily:
         min_spacing=node.number("min_spacing", default=1.5, low=0.0),
         trunk_radius=node.range("trunk_radius", low=0.01, high=5.0),
         trunk_height=node.range("trunk_height", low=0.5, high=60.0),
-        trunk_colors=node.colors("trunk_colors"),
+        trunk_colors=_read_colors(node, "trunk_colors"),
         canopy_shape=canopy.choice("shape", SHAPES),
         canopy_radius=canopy.range("radius", low=0.1, high=20.0),
         canopy_height=canopy.range("height", low=0.1, high=40.0),
-        canopy_colors=canopy.colors("colors"),
+        canopy_colors=_read_colors(canopy, "colors"),
         canopy_base=canopy.range("base", low=0.0, high=60.0),
         clearing_count=clearings.number("count", default=0, low=0, high=100, integer=True) if clearings else 0,
         clearing_radius=clearings.range("radius", default=[4.0, 8.0], low=0.5) if clearings else (0.0, 0.0),
@@ -174,7 +77,7 @@ def _parse_trees(node: _Node) -> TreeFamily:
     return family
 
 
-def _parse_streets(node: _Node) -> StreetGrid:
+def _parse_streets(node: MappingReader) -> StreetGrid:
     buildings = node.child("buildings")
     per_block = buildings.range("per_block", low=1, high=4)
     if any(count != int(count) for count in per_block):
@@ -183,14 +86,14 @@ def _parse_streets(node: _Node) -> StreetGrid:
         block_size=node.number("block_size", low=5.0, high=500.0),
         street_width=node.number("street_width", low=2.0, high=100.0),
         sidewalk_width=node.number("sidewalk_width", default=2.0, low=0.0, high=20.0),
-        road_color=node.color("road_color"),
-        sidewalk_color=node.color("sidewalk_color"),
+        road_color=_read_color(node, "road_color"),
+        sidewalk_color=_read_color(node, "sidewalk_color"),
         building_footprint=buildings.range("footprint", low=0.1, high=1.0),
         building_height=buildings.range("height", low=1.0, high=300.0),
         buildings_per_block=(int(per_block[0]), int(per_block[1])),
-        facade_colors=buildings.colors("facade_colors"),
-        roof_colors=buildings.colors("roof_colors"),
-        window_color=buildings.color("window_color"),
+        facade_colors=_read_colors(buildings, "facade_colors"),
+        roof_colors=_read_colors(buildings, "roof_colors"),
+        window_color=_read_color(buildings, "window_color"),
         window_rows_per_meter=buildings.number("window_rows_per_meter", default=0.3, low=0.0, high=2.0),
     )
     buildings.finish()
@@ -200,7 +103,7 @@ def _parse_streets(node: _Node) -> StreetGrid:
     return grid
 
 
-def _parse_props(node: _Node) -> PropFamily:
+def _parse_props(node: MappingReader) -> PropFamily:
     parts = [_parse_part(child) for child in node.children("parts")]
     if not parts:
         node.fail("parts", "a non-empty list of parts (shape, size, offset, colors)")
@@ -218,9 +121,9 @@ def _parse_props(node: _Node) -> PropFamily:
 
 def parse_world(data: Any, source: str) -> WorldSpec:
     """Validate the parsed YAML ``data`` of a world file (``source`` names it in errors)."""
-    root = _Node(source, "", data)
+    root = MappingReader(source, "", data, WorldFileError)
     area, ground, sky = root.child("area"), root.child("ground"), root.child("sky")
-    light = root.child("light", required=False) or _Node(source, "light", {})
+    light = root.child("light", required=False) or MappingReader(source, "light", {}, WorldFileError)
     target, start = root.child("target"), root.child("start")
     obstacles = root.child("obstacles", required=False)
     trees_node = obstacles.child("trees", required=False) if obstacles else None
@@ -234,17 +137,17 @@ def parse_world(data: Any, source: str) -> WorldSpec:
         max_altitude=area.number("max_altitude", default=15.0, low=2.0, high=500.0),
         episodes_per_layout=root.number("episodes_per_layout", default=10, low=1, high=100000, integer=True),
         ground=GroundSpec(
-            color=ground.color("color"),
-            patch_colors=ground.colors("patch_colors", default=[list(ground.color("color"))]),
+            color=_read_color(ground, "color"),
+            patch_colors=_read_colors(ground, "patch_colors", default=[list(_read_color(ground, "color"))]),
             patch_count=ground.number("patch_count", default=0, low=0, high=500, integer=True),
             patch_radius=ground.range("patch_radius", default=[1.0, 3.0], low=0.1),
         ),
         sky=SkySpec(
-            color=sky.color("color"),
+            color=_read_color(sky, "color"),
         ),
         light=LightSpec(
             direction=light.vector("direction", default=[0.4, 0.3, 1.0]),  # type: ignore[arg-type]
-            color=light.color("color", default=[1.0, 1.0, 1.0]),
+            color=_read_color(light, "color", default=[1.0, 1.0, 1.0]),
             ambient=light.number("ambient", default=0.6, low=0.0, high=2.0),
             diffuse=light.number("diffuse", default=0.35, low=0.0, high=2.0),
             specular=light.number("specular", default=0.05, low=0.0, high=2.0),
@@ -254,7 +157,7 @@ def parse_world(data: Any, source: str) -> WorldSpec:
         props=tuple(_parse_props(node) for node in props_nodes),
         target=TargetSpec(
             shape=target.choice("shape", ("chair",) + SHAPES, default="chair"),
-            color=target.color("color", default=[0.85, 0.05, 0.05]),
+            color=_read_color(target, "color", default=[0.85, 0.05, 0.05]),
             size=target.number("size", default=1.0, low=0.2, high=5.0),
             distance=target.range("distance", low=1.0),
             bearing_deg=target.range("bearing_deg", default=[-25.0, 25.0], low=-180.0, high=180.0),

@@ -20,6 +20,8 @@ from typing import List, Tuple
 import torch
 from torch import Tensor, nn
 
+from liquid_nav.models.cell_math import cfc_update
+from liquid_nav.models.fused import WiredCfCWave, wave_operands
 from liquid_nav.models.wiring import NCPWiring
 
 CFC_MODES = ("default", "no_gate", "pure")
@@ -56,18 +58,6 @@ def _add_pure_mode_parameters(module: nn.Module, size: int, mode: str) -> None:
 def _check_mode(mode: str) -> None:
     if mode not in CFC_MODES:
         raise ValueError(f"unknown CfC mode {mode!r}; expected one of {list(CFC_MODES)}")
-
-
-def cfc_update(heads: Tensor, hidden: int, t: Tensor, mode: str, w_tau: Tensor, amplitude: Tensor) -> Tensor:
-    """Closed-form state update from the fused head pre-activations ``heads`` (B, k*hidden), t (B, 1)."""
-    if mode == "pure":
-        return amplitude - amplitude * torch.exp(-t * (torch.abs(w_tau) + torch.abs(heads))) * heads
-    z1, z2, t_a, t_b = heads.split(hidden, dim=1)
-    f1, f2 = torch.tanh(z1), torch.tanh(z2)
-    gate = torch.sigmoid(torch.addcmul(t_b, t_a, t))
-    if mode == "no_gate":
-        return torch.addcmul(f1, gate, f2)
-    return torch.lerp(f1, f2, gate)  # f1 * (1 - gate) + gate * f2
 
 
 class CfCCell(nn.Module):
@@ -205,8 +195,6 @@ class WiredCfCCell(nn.Module):
     def fused_sequence(self, prepared: List[Tensor], projected: Tensor, h: Tensor,
                        t: Tensor) -> Tuple[Tensor, Tensor]:
         """Whole-sequence forward as one autograd node (hand-written backward); same result as stepping."""
-        from liquid_nav.models.fused import WiredCfCWave, wave_operands
-
         sizes = (self.n_motor, self.n_command, self.n_inter)
         w_block, drive, t_wave = wave_operands(sizes, self.n_heads, projected, t, prepared[0], prepared[1],
                                                self.input_maps[1].bias, prepared[2], prepared[3],

@@ -5,7 +5,7 @@ step on bookkeeping. Here the forward loop runs without recording and keeps the 
 potentials); the local derivatives are formed for all steps at once, the backward walks the sequence in
 reverse (BPTT) and weight gradients are single matrix products over all steps. The Sparse-CfC runs in
 wavefront order (one block product per iteration for all three layers, see :func:`_wave_forward_loop`).
-The forward arithmetic is the cells' own (``cfc.cfc_update``, ``ltc.ltc_unfold``); equality with
+The forward arithmetic is the cells' own (``cell_math.cfc_update``, ``cell_math.ltc_unfold``); equality with
 stepping and the gradients are tested (gradcheck). See docs/models.md.
 """
 from __future__ import annotations
@@ -17,8 +17,7 @@ from typing import List, Tuple
 import torch
 from torch import Tensor
 
-from liquid_nav.models.cfc import cfc_update
-from liquid_nav.models.ltc import ltc_unfold, unfold_constant
+from liquid_nav.models.cell_math import cfc_update, ltc_unfold, unfold_constant
 
 
 def _local_derivatives(z: Tensor, size: int, t: Tensor, mode: str, w_tau: Tensor,

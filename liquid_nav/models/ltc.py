@@ -21,6 +21,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from liquid_nav.models.cell_math import ltc_unfold, unfold_constant
+from liquid_nav.models.fused import LTCSequence
 from liquid_nav.models.wiring import NCPWiring
 
 # Initial ranges of the *effective* (post-softplus where constrained) parameters.
@@ -38,21 +40,6 @@ def _uniform(count: int, key: str) -> Tensor:
 def inverse_softplus(x: Tensor) -> Tensor:
     """The raw parameter whose softplus is ``x`` (x > 0)."""
     return x + torch.log(-torch.expm1(-x))
-
-
-def unfold_constant(projected: Tensor, leak_num: Tensor, gleak: Tensor, cm_t: Tensor, epsilon: float) -> Tensor:
-    """The part of [numerator | denominator] fixed over a step's unfolds: sensory synapses, leak, cm / dt'."""
-    return projected + torch.cat([leak_num, gleak + epsilon]) + torch.cat([torch.zeros_like(cm_t), cm_t], dim=1)
-
-
-def ltc_unfold(v: Tensor, constant: Tensor, cm_t: Tensor, gather: Tensor, sigma_mu: Tensor,
-               scatter: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
-    """One semi-implicit unfold; returns (new potentials, synapse activations, denominators)."""
-    units = v.shape[1]
-    activation = torch.sigmoid(torch.addmm(-sigma_mu, v, gather))
-    num_den = torch.addmm(constant, activation, scatter)
-    denominator = num_den[:, units:]
-    return torch.addcmul(num_den[:, :units], cm_t, v) / denominator, activation, denominator
 
 
 class LTCCell(nn.Module):
@@ -133,8 +120,6 @@ class LTCCell(nn.Module):
     def fused_sequence(self, prepared: List[Tensor], projected: Tensor, v: Tensor,
                        t: Tensor) -> Tuple[Tensor, Tensor]:
         """Whole-sequence forward as one autograd node (hand-written backward); same result as stepping."""
-        from liquid_nav.models.fused import LTCSequence
-
         gather, sigma_mu, scatter, leak_num, gleak, cm = prepared
         states = LTCSequence.apply(self.unfolds, self.epsilon, projected, v, t, gather, sigma_mu, scatter, leak_num,
                                    gleak, cm)

@@ -6,7 +6,6 @@ sequences). The head integrates ``dt * config.time_scale`` model time units; the
 """
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Dict, Mapping, Optional, Tuple
 
@@ -16,8 +15,8 @@ from torch import Tensor, nn
 from liquid_nav.models.heads import HEAD_NAMES, build_head
 from liquid_nav.models.perception import PerceptionCNN
 from liquid_nav.models.preprocessing import PreprocessingConfig
-from liquid_nav.models.validation import check_field_types
 from liquid_nav.models.wiring import NCPConfig, build_ncp
+from liquid_nav.validation import check_field_types, is_number, is_number_list
 
 COMMAND_NAMES = ("vx", "vy", "vz", "yaw_rate")
 
@@ -53,9 +52,7 @@ class PolicyConfig:
         check_field_types(self, ConfigError, "policy config")
         if self.head not in HEAD_NAMES:
             raise ConfigError(f"policy config: head must be one of {list(HEAD_NAMES)}, got {self.head!r}")
-        if (not isinstance(self.output_scale, (list, tuple)) or len(self.output_scale) != 4
-                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-                           for v in self.output_scale)):
+        if not is_number_list(self.output_scale, 4):
             raise ConfigError(f"policy config: output_scale needs 4 finite numbers (vx, vy, vz, yaw_rate), "
                               f"got {self.output_scale!r}")
         for name in ("preprocessing", "ncp"):
@@ -65,7 +62,7 @@ class PolicyConfig:
         if self.head in ("cfc_ncp", "ltc_ncp") and self.ncp.motor_neurons != 4:
             raise ConfigError(f"policy config: ncp.motor_neurons must be 4 (one per command), "
                               f"got {self.ncp.motor_neurons}")
-        if not (math.isfinite(self.time_scale) and self.time_scale > 0):
+        if not (is_number(self.time_scale) and self.time_scale > 0):
             raise ConfigError(f"policy config: time_scale must be a finite number > 0, got {self.time_scale}")
         object.__setattr__(self, "output_scale", tuple(float(v) for v in self.output_scale))
 

@@ -6,14 +6,13 @@ callers always hand RGB uint8 frames to the policy.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from typing import Any, Dict, Tuple
 
 import cv2
 import numpy as np
 
-from liquid_nav.models.validation import check_field_types
+from liquid_nav.validation import check_field_types, is_number_list
 
 # Dataset statistics of the published model (Chahine et al., Science Robotics 2023), RGB order.
 PUBLISHED_MEAN = (0.41718618, 0.48529191, 0.38133072)
@@ -39,9 +38,7 @@ class PreprocessingConfig:
             raise ValueError(f"preprocessing: input must be at least 32x32 pixels, got {self.height}x{self.width}")
         for name in ("mean", "var"):
             values = getattr(self, name)
-            if (not isinstance(values, (list, tuple)) or len(values) != 3
-                    or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-                               for v in values)):
+            if not is_number_list(values, 3):
                 raise ValueError(f"preprocessing.{name} needs 3 finite numbers (R, G, B), got {values!r}")
         if min(self.var) <= 0:
             raise ValueError(f"preprocessing.var must be > 0, got {self.var}")

@@ -16,7 +16,7 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
-from liquid_nav.models.validation import check_field_types
+from liquid_nav.validation import check_field_types
 
 
 class WiringError(ValueError):

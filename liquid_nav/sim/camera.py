@@ -19,6 +19,7 @@ import numpy as np
 import pybullet as p
 
 from liquid_nav.sim.quadrotor import QuadState
+from liquid_nav.validation import is_number, is_number_list
 
 Vector3 = Tuple[float, float, float]
 
@@ -80,13 +81,14 @@ class Lighting:
     specular: float = 0.05
 
     def __post_init__(self) -> None:
-        if len(self.direction) != 3 or not any(self.direction) or not all(math.isfinite(v) for v in self.direction):
+        if not is_number_list(self.direction, 3) or not any(self.direction):
             raise ValueError(f"Lighting.direction must be a finite non-zero 3-vector, got {self.direction!r}")
         if len(self.color) != 3 or not all(0.0 <= c <= 1.0 for c in self.color):
             raise ValueError(f"Lighting.color must be 3 numbers in [0, 1], got {self.color!r}")
         for name in ("ambient", "diffuse", "specular"):
-            if not getattr(self, name) >= 0.0 or not math.isfinite(getattr(self, name)):
-                raise ValueError(f"Lighting.{name} must be a finite number >= 0, got {getattr(self, name)!r}")
+            value = getattr(self, name)
+            if not (is_number(value) and value >= 0.0):
+                raise ValueError(f"Lighting.{name} must be a finite number >= 0, got {value!r}")
 
 
 @dataclass(frozen=True)

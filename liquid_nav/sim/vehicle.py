@@ -13,6 +13,7 @@ from typing import Any, Dict, Tuple, Union
 import yaml
 
 from liquid_nav.paths import named_yaml_file, worlds_dir
+from liquid_nav.validation import is_number, is_number_list
 
 STANDARD_GRAVITY = 9.81
 """m/s^2, used by the physics (PyBullet gravity) and by the flight controller's feed-forward."""
@@ -155,7 +156,7 @@ def _check_value(path: Path, key: str, value: Any) -> Any:
             raise VehicleFileError(f"{path}: 'name' must be a non-empty string, got {value!r}")
         return value
     if key in _VECTOR_KEYS:
-        if not isinstance(value, (list, tuple)) or len(value) != 3 or not all(_is_number(v) for v in value):
+        if not is_number_list(value, 3):
             raise VehicleFileError(f"{path}: '{key}' must be a list of 3 numbers, got {value!r}")
         vector = tuple(float(v) for v in value)
         if key != "camera_mount" and any(v < 0 for v in vector):
@@ -163,7 +164,7 @@ def _check_value(path: Path, key: str, value: Any) -> Any:
         if key in ("inertia", "collision_half_extents", "visual_half_extents") and any(v == 0 for v in vector):
             raise VehicleFileError(f"{path}: '{key}' must be positive, got {value!r}")
         return vector
-    if not _is_number(value):
+    if not is_number(value):
         raise VehicleFileError(f"{path}: '{key}' must be a number, got {value!r}")
     number = float(value)
     if key in _NON_NEGATIVE_KEYS:
@@ -172,7 +173,3 @@ def _check_value(path: Path, key: str, value: Any) -> Any:
     elif number <= 0:
         raise VehicleFileError(f"{path}: '{key}' must be > 0, got {value!r}")
     return number
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

@@ -140,6 +140,8 @@ class MappingReader:
     def child(self, key: str, required: bool = True) -> Optional["MappingReader"]:
         value = self._get(key, _REQUIRED if required else None)
         if value is None:
+            if required:  # ``key: null`` (or an empty ``key:``) where a mapping is required
+                self.fail(key, "a mapping, got nothing (null)")
             return None
         return MappingReader(self.source, self._join(key), value, self.error)
 

@@ -169,6 +169,8 @@ def test_child_and_children_carry_the_key_path_and_the_error_type():
                  f"f.yaml: key 'target.size': expected a number in [0.0, {math.inf}], got -1")
     assert node.child("light", required=False) is None
     expect_error(lambda: node.child("sky"), "f.yaml: key 'sky': expected this key to be present (it is required)")
+    expect_error(lambda: reader({"sky": None}).child("sky"), "f.yaml: key 'sky': expected a mapping, got nothing (null)")
+    assert reader({"light": None}).child("light", required=False) is None
     props = node.children("props")
     assert props[0].number("count") == 1.0
     expect_error(lambda: props[1].number("count"),

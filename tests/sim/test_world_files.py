@@ -120,6 +120,7 @@ MALFORMED = [
         **_urban_data()["obstacles"]["streets"]["buildings"], "per_block": [1.5, 3]}}}, "obstacles"),
      "'obstacles.streets.buildings.per_block'", "whole numbers"),
     (lambda d: _set(d, [float("inf"), 0.0, 1.0], "light", "direction"), "'light.direction'", "3 finite numbers"),
+    (lambda d: _set(d, None, "ground"), "'ground'", "a mapping, got nothing"),
 ]
 
 

@@ -10,21 +10,26 @@ fields of :class:`EnvConfig`::
 * Observation: the onboard RGB image, ``Box(0, 255, (H, W, 3), uint8)``. With
   ``render_observations=False`` the env never renders and returns an all-zero image of the same shape:
   privileged-only rollouts (the expert, data statistics) then cost physics only.
-* ``info``: see :data:`INFO_KEYS` and docs/architecture.md.
+* ``info``: see :data:`INFO_KEYS` and docs/architecture.md. ``info["time"]`` is the episode time of the
+  frame (stamps come from it), ``info["dt"]`` the seconds since the previous frame (0.0 on reset).
+* Frame timing (``EnvConfig.timing``, docs/simulator.md): ``None`` steps at exactly ``control_hz``; a
+  :class:`FrameTiming` or preset name gives each step the interval a real camera would (jitter, drops,
+  bursts, latency), deterministic per episode seed. ``control_period`` is the nominal period.
 * Episode seed ``s`` -> scene ``sample_scene(world, s)``: layout from ``s // episodes_per_layout``,
   start and target from ``s``. ``reset(seed=s)`` flies seed ``s``; ``reset()`` draws the next seed from the
   env's generator; ``reset(options={"scene_seed": s})`` picks a scene without reseeding.
 * Success: horizontal distance to the target centre <= ``success.radius``, speed <= ``success.max_speed``,
   altitude within ``success.altitude`` and the target centre inside the camera's field of view.
   Failures: ``collision`` (any contact), ``out_of_bounds`` (outside the world area or above its
-  ``max_altitude``), ``timeout`` (``max_episode_seconds``; reported as truncation).
+  ``max_altitude``), ``timeout`` (episode time >= ``max_episode_seconds``; reported as truncation).
 * Reward: metres of progress towards the target per step, +10 on success, -10 on a failure.
 """
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, Dict, Optional, Tuple, Union
+from typing import Any, Deque, Dict, Optional, Tuple, Union
 
 import gymnasium as gym
 import numpy as np
@@ -32,12 +37,13 @@ import numpy as np
 from liquid_nav.sim.backdrop import BackdropPainter, shaded_plane_rgb
 from liquid_nav.sim.camera import CameraConfig, Lighting, OnboardCamera
 from liquid_nav.sim.drone_sim import DroneSimulator, SimConfig
+from liquid_nav.sim.frame_timing import FrameClock, FrameTiming
 from liquid_nav.sim.quadrotor import QuadState
 from liquid_nav.sim.scene_builder import SceneBuilder, check_build_mode
 from liquid_nav.sim.worlds import Scene, WorldSpec, load_world, sample_scene
 
 ENV_ID = "LiquidNav/FlyToTarget-v0"
-INFO_KEYS = ("time", "position", "quaternion", "velocity_world", "velocity_body", "yaw", "target_position",
+INFO_KEYS = ("time", "dt", "position", "quaternion", "velocity_world", "velocity_body", "yaw", "target_position",
              "distance", "bearing", "collision", "outcome", "reason", "target_in_view", "scene_seed", "world")
 OUTCOMES = ("success", "collision", "out_of_bounds", "timeout")
 
@@ -65,12 +71,15 @@ class EnvConfig:
     world: str = "forest"  # name in sim_worlds/ or path to a world YAML file
     camera: Union[str, CameraConfig] = "default"  # preset name ("default" 256x144, "small" 128x72) or config
     vehicle: str = "x500"
-    control_hz: float = 30.0
+    control_hz: float = 30.0  # frame rate when timing is None (must divide physics_hz)
     physics_hz: int = 240
     max_episode_seconds: float = 30.0
     render_observations: bool = True  # False: privileged-only rollouts, observation is all zeros
     build_mode: str = "compound"  # "compound" (grouped static bodies) or "naive" (one body per primitive)
     success: SuccessCriteria = field(default_factory=SuccessCriteria)
+    # None: frames exactly at control_hz. A FrameTiming or preset name ("jitter30", ...) overrides control_hz,
+    # which must then be left at its default or equal the timing's rate_hz.
+    timing: Union[None, str, FrameTiming] = None
 
     def __post_init__(self) -> None:
         check_build_mode(self.build_mode, "EnvConfig.build_mode")
@@ -78,9 +87,30 @@ class EnvConfig:
             raise ValueError(f"EnvConfig.max_episode_seconds must be > 0, got {self.max_episode_seconds!r}")
         if not isinstance(self.success, SuccessCriteria):
             raise ValueError(f"EnvConfig.success must be a SuccessCriteria, got {self.success!r}")
+        if not isinstance(self.timing, (type(None), str, FrameTiming)):
+            raise ValueError(f"EnvConfig.timing must be None, a preset name or a FrameTiming (for a YAML block: "
+                             f"FrameTiming.from_yaml), got {self.timing!r}")
+        try:
+            timing = self.frame_timing()
+        except ValueError as problem:
+            raise ValueError(f"EnvConfig.timing: {problem}") from None
+        if self.timing is not None and self.control_hz not in (_DEFAULT_CONTROL_HZ, timing.rate_hz):
+            raise ValueError(f"EnvConfig.control_hz={self.control_hz} contradicts the timing's rate_hz="
+                             f"{timing.rate_hz}; with a timing, set the rate there only")
+        if not timing.rate_hz <= self.physics_hz:
+            raise ValueError(f"EnvConfig.timing.rate_hz={timing.rate_hz} must be <= physics_hz={self.physics_hz}")
 
     def camera_config(self) -> CameraConfig:
         return self.camera if isinstance(self.camera, CameraConfig) else CameraConfig.preset(self.camera)
+
+    def frame_timing(self) -> FrameTiming:
+        """The frame timing the env steps with: ``timing`` resolved, or fixed at ``control_hz``."""
+        if self.timing is None:
+            return FrameTiming(rate_hz=self.control_hz)
+        return self.timing if isinstance(self.timing, FrameTiming) else FrameTiming.preset(self.timing)
+
+
+_DEFAULT_CONTROL_HZ = EnvConfig.control_hz
 
 
 class FlyToTargetEnv(gym.Env):
@@ -96,6 +126,7 @@ class FlyToTargetEnv(gym.Env):
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
         self.config = replace(config or EnvConfig(), **overrides)
+        self.timing = self.config.frame_timing()
         self.render_mode = render_mode
         self.world: WorldSpec = load_world(self.config.world)
         # Depth is always rendered: where it is empty (beyond the far plane) the env paints the sky colour.
@@ -107,7 +138,7 @@ class FlyToTargetEnv(gym.Env):
         light = self.world.light
         self.sim.lighting = Lighting(direction=light.direction, color=light.color, ambient=light.ambient,
                                      diffuse=light.diffuse, specular=light.specular)
-        self.metadata = dict(self.metadata, render_fps=self.config.control_hz)
+        self.metadata = dict(self.metadata, render_fps=self.timing.rate_hz)
         self.builder = SceneBuilder(self.sim.client_id, self.world.ground.color + (1.0,), self.config.build_mode)
         limits = self.sim.vehicle
         high = np.array([limits.max_speed_xy, limits.max_speed_xy, limits.max_speed_z, limits.max_yaw_rate],
@@ -117,6 +148,9 @@ class FlyToTargetEnv(gym.Env):
         self.observation_space = gym.spaces.Box(0, 255, (camera.height, camera.width, 3), dtype=np.uint8)
         self.scene: Optional[Scene] = None
         self._episode_start_step = 0
+        self._clock: Optional[FrameClock] = None  # the episode's frame times, from reset()
+        self._pending: Deque[Tuple[int, np.ndarray]] = deque()  # (physics step it takes effect, command)
+        self._acting_command = np.zeros(4)
         self._last_distance = 0.0
         self._last_frame = np.zeros(self.observation_space.shape, dtype=np.uint8)
         self._done = True
@@ -128,7 +162,8 @@ class FlyToTargetEnv(gym.Env):
 
     @property
     def control_period(self) -> float:
-        return 1.0 / self.config.control_hz
+        """The nominal frame period (s); the real one of each step is ``info["dt"]``."""
+        return self.timing.period
 
     @property
     def episode_time(self) -> float:
@@ -147,8 +182,11 @@ class FlyToTargetEnv(gym.Env):
         self.builder.load(self.scene)
         self.sim.reset_drone(self.scene.start_position, self.scene.start_yaw)
         self._episode_start_step = self.sim.physics_steps
+        self._clock = FrameClock(self.timing, self.config.physics_hz, scene_seed)
+        self._pending.clear()
+        self._acting_command = np.zeros(4)  # the drone starts hovering
         state = self.sim.state()
-        info = self._info(state, self.target_in_view(state), collision=False, outcome=None, reason="")
+        info = self._info(state, self.target_in_view(state), collision=False, outcome=None, reason="", dt=0.0)
         self._last_distance = info["distance"]
         self._done = False
         return self._observe(), info
@@ -159,12 +197,12 @@ class FlyToTargetEnv(gym.Env):
         command = np.asarray(action, dtype=np.float64).reshape(-1)
         if command.shape != (4,) or not np.isfinite(command).all():
             raise ValueError(f"action must be 4 finite numbers (vx, vy, vz, yaw_rate), got {action!r}")
-        self.sim.advance(command)
+        frame_time = self.episode_time
+        collision = self._fly_until_next_frame(command)
         state = self.sim.state()
-        collision = self.sim.contacts()
         in_view = self.target_in_view(state)
         outcome, reason = self._judge(state, in_view, collision)
-        info = self._info(state, in_view, collision, outcome, reason)
+        info = self._info(state, in_view, collision, outcome, reason, dt=self.episode_time - frame_time)
         reward = self._last_distance - info["distance"]
         self._last_distance = info["distance"]
         if outcome == "success":
@@ -184,6 +222,24 @@ class FlyToTargetEnv(gym.Env):
         self.sim.close()
 
     # ------------------------------------------------------------------------------------------------
+    def _fly_until_next_frame(self, command: np.ndarray) -> bool:
+        """Fly until the next delivered frame; ``command`` takes effect after the timing's latency, the
+        previous one acts until then. Returns whether the drone touched anything on the way."""
+        sim = self.sim
+        now = sim.physics_steps
+        frame_step = now + self._clock.next_frame()
+        self._pending.append((now + self._clock.latency_steps, command))
+        collision = False
+        while True:
+            while self._pending and self._pending[0][0] <= now:
+                self._acting_command = self._pending.popleft()[1]
+            if now >= frame_step:
+                return collision
+            until = min(frame_step, self._pending[0][0]) if self._pending else frame_step
+            sim.advance(self._acting_command, (until - now) / self.config.physics_hz)
+            collision = collision or sim.contacts()
+            now = sim.physics_steps
+
     def _observe(self) -> np.ndarray:
         if self.config.render_observations:
             self._last_frame = self.render_camera()
@@ -250,13 +306,14 @@ class FlyToTargetEnv(gym.Env):
             return "timeout", f"{elapsed:.1f} s elapsed, {distance:.1f} m from the target"
         return None, ""
 
-    def _info(self, state: QuadState, in_view: bool, collision: bool, outcome: Optional[str], reason: str
-              ) -> Dict[str, Any]:
+    def _info(self, state: QuadState, in_view: bool, collision: bool, outcome: Optional[str], reason: str,
+              dt: float) -> Dict[str, Any]:
         target = np.asarray(self.scene.target_position, dtype=np.float64)
         delta = target[:2] - state.position[:2]
         bearing = math.atan2(delta[1], delta[0]) - state.yaw
         return {
             "time": self.episode_time,
+            "dt": dt,
             "position": state.position,  # the state's arrays are fresh per query: no copies needed
             "quaternion": state.quaternion,
             "velocity_world": state.velocity_world,

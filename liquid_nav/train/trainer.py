@@ -70,6 +70,8 @@ class Trainer:
             torch.set_num_threads(config.threads)
         self.device = torch.device(config.device)
         self.rule = DtRule()
+        if not Path(data_dir).is_dir():
+            raise TrainingError(f"{data_dir}: no such episode store (collect one with liquid-nav collect --out)")
         store = EpisodeStore(Path(data_dir))
         usable = [episode_id for episode_id in store.episode_ids() if self._usable(store.metadata(episode_id))]
         if len(usable) < 1:

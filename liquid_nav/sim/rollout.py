@@ -5,7 +5,8 @@ through :func:`run_episode`; nothing else loops over ``env.step``.
 
 Alignment of an :class:`EpisodeRecord` with ``T`` commands: observation ``k`` (``k = 0 .. T``) is the
 frame and privileged state at ``stamps_ns[k]``; command ``k`` (``k < T``) is what the pilot answered to
-observation ``k`` and was applied from ``stamps_ns[k]`` to ``stamps_ns[k + 1]``; ``labels[k]`` is the
+observation ``k`` and acted from ``stamps_ns[k]`` (plus the camera timing model's latency, if any) until
+the next command took over; ``labels[k]`` is the
 labeler's answer to the same observation. The final observation ``T`` ends the episode.
 """
 from __future__ import annotations

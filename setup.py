@@ -46,6 +46,11 @@ setup(
         "pyyaml>=6.0",
         "tqdm>=4.60",
         "matplotlib>=3.7",
+        # episode store (liquid_nav.data.store): HDF5 files, Blosc/zstd frame chunks
+        "h5py>=3.11",
+        "hdf5plugin>=4.4",
+        # ROS 2 bags without a ROS install (liquid_nav.data.bags): MCAP read and write
+        "rosbags>=0.11",
     ],
     extras_require={
         "export": ["onnx>=1.15", "onnxruntime>=1.17"],

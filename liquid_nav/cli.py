@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "liquid_nav.expert.commands",
     "liquid_nav.models.commands",
     "liquid_nav.runtime.commands",
+    "liquid_nav.data.commands",
     "liquid_nav.train.commands",
 )
 

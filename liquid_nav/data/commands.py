@@ -1,4 +1,4 @@
-"""``liquid-nav dataset`` subcommands: ``info``, ``verify``, ``export-bag`` and ``import-bag``."""
+"""``liquid-nav collect`` and the ``liquid-nav dataset`` subcommands: ``info``, ``verify``, ``export-bag``, ``import-bag``."""
 from __future__ import annotations
 
 import argparse
@@ -7,8 +7,29 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Dict
 
+from liquid_nav.sim.commands import reporting_world_errors, seed_argument
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    collect = subparsers.add_parser("collect", help="expert demonstrations with recovery noise into an episode store",
+                                    description="Fly the privileged expert on seeds FIRST..FIRST+N-1 of a world with "
+                                                "recovery noise on the executed command (labels: the clean expert "
+                                                "command) and store every episode; re-running continues an "
+                                                "interrupted collection (docs/training.md).")
+    collect.add_argument("--world", default="forest", help="world name or YAML path (default forest)")
+    collect.add_argument("--episodes", type=_positive_int, required=True, help="number of episodes (seeds)")
+    collect.add_argument("--out", required=True, help="episode store directory (created if missing)")
+    collect.add_argument("--first-seed", type=seed_argument, default=0, help="first episode seed (default 0)")
+    collect.add_argument("--workers", type=_positive_int, default=1, help="worker processes (default 1)")
+    collect.add_argument("--camera", default="default", choices=["default", "small"],
+                         help="camera preset: default 256x144 (serves every policy size), small 128x72")
+    collect.add_argument("--timing", help="camera frame timing preset (fixed30, jitter30, drops30, mixed, ...)")
+    collect.add_argument("--noise", type=float, nargs=2, metavar=("MIN", "MAX"), default=(0.0, 0.6),
+                         help="range of the per-episode recovery noise strength (default 0 0.6; 0 0 = clean)")
+    collect.add_argument("--max-episode-seconds", type=float, default=30.0, help="episode timeout (default 30)")
+    collect.add_argument("--no-progress", action="store_true", help="no progress bar")
+    collect.set_defaults(handler=reporting_world_errors(_reporting_errors(_collect)))
+
     dataset = subparsers.add_parser("dataset", help="inspect, check and convert episode stores",
                                     description="Episode stores (docs/data.md): summaries, integrity checks and "
                                                 "ROS 2 bag (MCAP) export and import.")
@@ -35,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     export.add_argument("store", metavar="DIR", help="episode store directory")
     export.add_argument("out", metavar="OUT", help="directory to write the bags into")
     export.add_argument("--episodes", nargs="+", metavar="ID", help="episode ids (default: all)")
-    export.add_argument("--base-time-ns", type=_non_negative_int, default=0,
+    export.add_argument("--base-time-ns", type=seed_argument, default=0,
                         help="added to every stamp, e.g. to make episode times valid ROS times (default 0)")
     export.set_defaults(handler=_reporting_errors(_export_bag))
 
@@ -67,13 +88,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     imported.set_defaults(handler=_reporting_errors(_import_bag))
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+def _positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    value = seed_argument(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
     return value
 
 
@@ -90,6 +109,19 @@ def _reporting_errors(handler: Callable[[argparse.Namespace], int]) -> Callable[
             print(f"error: {message}", file=sys.stderr)
             return 1
     return run
+
+
+def _collect(args: argparse.Namespace) -> int:
+    from liquid_nav.data.collect import NoiseConfig, collect, collect_config
+
+    config = collect_config(args.world, args.episodes, args.first_seed, args.workers, camera=args.camera,
+                            noise=NoiseConfig(strength=tuple(args.noise)), timing=args.timing,
+                            max_episode_seconds=args.max_episode_seconds)
+    summary = collect(config, Path(args.out), progress=not args.no_progress)
+    print(f"{args.out}: wrote {summary.written} episodes ({summary.frames} frames, {summary.successes} expert "
+          f"successes), kept {summary.skipped} already there; {summary.wall_seconds:.1f} s, "
+          f"{summary.frames / max(summary.wall_seconds, 1e-9):.0f} frames/s")
+    return 0
 
 
 def _open_store(path: str):

@@ -47,7 +47,7 @@ def test_executed_is_the_label_plus_correlated_noise(tmp_path):
 def test_a_killed_collection_keeps_finished_episodes_and_resumes(tmp_path):
     out = tmp_path / "store"
     code = ("import sys; from liquid_nav.data.collect import collect, collect_config\n"
-            f"collect(collect_config('forest', 6, 40, 1, camera='small', max_episode_seconds=2.0), sys.argv[1], progress=False)\n")
+            "collect(collect_config('forest', 6, 40, 1, camera='small', max_episode_seconds=2.0), sys.argv[1], progress=False)\n")
     process = subprocess.Popen([sys.executable, "-c", code, str(out)], start_new_session=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and process.poll() is None:
@@ -61,3 +61,16 @@ def test_a_killed_collection_keeps_finished_episodes_and_resumes(tmp_path):
     summary = collect(small(6, 1), out, progress=False)
     assert summary.skipped == len(kept) and summary.written == 6 - len(kept)
     assert len(EpisodeStore(out).episode_ids()) == 6 and EpisodeStore(out).verify() == []
+
+
+def test_cli_collects_with_camera_timing_and_reports_bad_worlds(tmp_path, capsys):
+    from liquid_nav.cli import main
+
+    out = tmp_path / "store"
+    assert main(["collect", "--world", "urban", "--episodes", "1", "--out", str(out), "--camera", "small",
+                 "--timing", "drops30", "--max-episode-seconds", "1.5", "--no-progress"]) == 0
+    assert "wrote 1 episodes" in capsys.readouterr().out
+    episode = EpisodeStore(out).read(episode_id("urban", 0), frames=False)
+    assert (episode.dts[1:] > 0.05).any()  # dropped frames: some intervals span two periods
+    assert main(["collect", "--world", "atlantis", "--episodes", "1", "--out", str(out)]) == 1
+    assert "unknown world 'atlantis'" in capsys.readouterr().err

@@ -14,6 +14,8 @@ from liquid_nav.models.preprocessing import PreprocessingConfig
 
 # (out channels, kernel, stride) of the published trunk.
 TRUNK = ((24, 5, 2), (36, 5, 2), (48, 5, 2), (64, 3, 1), (16, 3, 2))
+# What bounds the features the head sees: "none" (the published linear layer), "layernorm", "tanh".
+FEATURE_NORMS = ("none", "layernorm", "tanh")
 
 
 def trunk_output_hw(height: int, width: int) -> Tuple[int, int]:
@@ -29,8 +31,11 @@ def trunk_output_hw(height: int, width: int) -> Tuple[int, int]:
 class PerceptionCNN(nn.Module):
     """uint8 RGB (N, H, W, 3) -> features (N, feature_dim)."""
 
-    def __init__(self, preprocessing: PreprocessingConfig, feature_dim: int = 128, dropout: float = 0.1):
+    def __init__(self, preprocessing: PreprocessingConfig, feature_dim: int = 128, dropout: float = 0.1,
+                 feature_norm: str = "none"):
         super().__init__()
+        if feature_norm not in FEATURE_NORMS:
+            raise ValueError(f"feature_norm must be one of {list(FEATURE_NORMS)}, got {feature_norm!r}")
         layers = []
         channels = 3
         for out_channels, kernel, stride in TRUNK:
@@ -39,6 +44,8 @@ class PerceptionCNN(nn.Module):
         self.trunk = nn.Sequential(*layers)
         out_h, out_w = trunk_output_hw(preprocessing.height, preprocessing.width)
         self.dense = nn.Linear(channels * out_h * out_w, feature_dim)
+        self.feature_norm = {"none": nn.Identity(), "layernorm": nn.LayerNorm(feature_dim),
+                             "tanh": nn.Tanh()}[feature_norm]
         self.dropout = nn.Dropout(dropout)
         order = [2, 1, 0] if preprocessing.channel_order == "bgr" else [0, 1, 2]
         mean = torch.tensor(preprocessing.mean)[order]
@@ -56,4 +63,4 @@ class PerceptionCNN(nn.Module):
 
     def forward(self, images_u8: Tensor) -> Tensor:
         x = self.trunk(self.normalise(images_u8))
-        return self.dropout(self.dense(x.flatten(1)))
+        return self.dropout(self.feature_norm(self.dense(x.flatten(1))))

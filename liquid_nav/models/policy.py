@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from liquid_nav.models.heads import HEAD_NAMES, build_head
-from liquid_nav.models.perception import PerceptionCNN
+from liquid_nav.models.perception import FEATURE_NORMS, PerceptionCNN
 from liquid_nav.models.preprocessing import PreprocessingConfig
 from liquid_nav.models.wiring import NCPConfig, build_ncp
 from liquid_nav.validation import check_field_types, is_number, is_number_list
@@ -36,6 +36,7 @@ class PolicyConfig:
     head: str = "cfc_ncp"
     preprocessing: PreprocessingConfig = field(default_factory=PreprocessingConfig)
     feature_dim: int = 128
+    feature_norm: str = "none"  # "none" (published), "layernorm", "tanh": what bounds the head's input
     perception_dropout: float = 0.1
     ncp: NCPConfig = field(default_factory=NCPConfig)
     units: int = 64
@@ -50,6 +51,9 @@ class PolicyConfig:
 
     def __post_init__(self) -> None:
         check_field_types(self, ConfigError, "policy config")
+        if self.feature_norm not in FEATURE_NORMS:
+            raise ConfigError(f"policy config: feature_norm must be one of {list(FEATURE_NORMS)}, "
+                              f"got {self.feature_norm!r}")
         if self.head not in HEAD_NAMES:
             raise ConfigError(f"policy config: head must be one of {list(HEAD_NAMES)}, got {self.head!r}")
         if not is_number_list(self.output_scale, 4):
@@ -110,7 +114,8 @@ class Policy(nn.Module):
     def __init__(self, config: PolicyConfig):
         super().__init__()
         self.config = config
-        self.perception = PerceptionCNN(config.preprocessing, config.feature_dim, config.perception_dropout)
+        self.perception = PerceptionCNN(config.preprocessing, config.feature_dim, config.perception_dropout,
+                                        config.feature_norm)
         wiring = build_ncp(config.ncp, config.feature_dim) if config.head in ("cfc_ncp", "ltc_ncp") else None
         self.head = build_head(config.head, config.feature_dim, 4, units=config.units, wiring=wiring,
                                cfc_mode=config.cfc_mode, backbone_units=config.backbone_units,

@@ -1,6 +1,7 @@
 """Policy API: shapes, sequence == stepping, real per-sample elapsed time, output scaling."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -111,3 +112,31 @@ def test_step_is_torchscriptable(head, rng):
 def test_ill_typed_config_values_name_the_field(key, value, message):
     with pytest.raises(ConfigError, match=message):
         PolicyConfig.from_dict({**PolicyConfig.small().to_dict(), key: value})
+
+
+@pytest.mark.parametrize("norm", ["layernorm", "tanh"])
+def test_feature_norm_bounds_what_the_head_sees_and_survives_checkpoint_and_onnx(tmp_path, norm):
+    from liquid_nav.models.checkpoint import load_checkpoint, save_checkpoint
+    from liquid_nav.runtime.backends import make_backend
+
+    policy = small_policy("cfc_ncp", feature_norm=norm)
+    with torch.no_grad():
+        policy.perception.dense.weight.mul_(1000.0)  # features that would blow up without the norm
+        images = torch.randint(0, 256, (2, 3, 72, 128, 3), dtype=torch.uint8)
+        _, _, features = policy.sequence_with_features(images, torch.full((2, 3), 1 / 30))
+    bound = features.abs().max() if norm == "tanh" else features.std(dim=-1, unbiased=False).max()
+    assert bound <= 1.0 + 1e-3
+    path = save_checkpoint(tmp_path / "p.lnav", policy, {})
+    loaded, _ = load_checkpoint(path)
+    assert loaded.config.feature_norm == norm
+    frame = np.zeros((72, 128, 3), np.uint8)
+    torch_out = make_backend("torch", path).step(frame, 1 / 30)
+    from liquid_nav.models.export import export_step_onnx
+
+    export_step_onnx(loaded, tmp_path / "p.onnx")
+    assert np.abs(make_backend("onnxruntime", tmp_path / "p.onnx").step(frame, 1 / 30) - torch_out).max() < 1e-4
+
+
+def test_unknown_feature_norm_is_refused():
+    with pytest.raises(ConfigError, match="feature_norm must be one of"):
+        PolicyConfig(feature_norm="batchnorm")

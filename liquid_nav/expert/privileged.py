@@ -125,7 +125,8 @@ class PrivilegedExpert:
         yaw_rate = float(np.clip(config.yaw_gain * yaw_error, -self.max_yaw_rate, self.max_yaw_rate))
 
         desired = np.array([vx, vy, vz, yaw_rate])
-        step = np.array([config.max_acceleration] * 3 + [config.max_yaw_acceleration]) * self.dt
+        dt = float(info.get("dt") or self.dt)  # the real frame interval under a camera timing model
+        step = np.array([config.max_acceleration] * 3 + [config.max_yaw_acceleration]) * dt
         self._command = self._command + np.clip(desired - self._command, -step, step)
         return self._command.astype(np.float32)
 

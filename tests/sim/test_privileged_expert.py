@@ -44,3 +44,18 @@ def test_expert_commands_are_float32_and_its_path_keeps_clear_of_obstacles():
         assert clearance.min() > expert.drone_radius
     finally:
         env.close()
+
+
+def test_expert_rate_limits_follow_the_real_frame_interval():
+    env = FlyToTargetEnv(world="forest", render_observations=False, timing="drops30")
+    try:
+        expert = PrivilegedExpert.from_env(env)
+        episode = run_episode(env, expert, 3)
+    finally:
+        env.close()
+    assert episode.success
+    intervals = np.diff(episode.stamps_ns[:-1]) * 1e-9  # the dt each command (after the first) was given
+    steps = np.abs(np.diff(episode.commands[:, 0].astype(np.float64)))
+    assert intervals.max() > 1.5 / 30  # frames were dropped
+    assert np.all(steps <= expert.config.max_acceleration * intervals + 1e-5)
+    assert steps[intervals > 1.5 / 30].max() > expert.config.max_acceleration / 30 + 1e-3  # more room after a drop

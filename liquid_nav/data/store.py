@@ -30,6 +30,7 @@ import h5py
 import hdf5plugin
 import numpy as np
 
+from liquid_nav.files import atomic_write_bytes
 from liquid_nav.sim.rollout import EpisodeRecord
 
 FORMAT = "liquid_nav.episode_store"
@@ -152,20 +153,6 @@ def _json_text(metadata: Dict[str, Any], what: str) -> str:
         return json.dumps(metadata, sort_keys=True, allow_nan=False)
     except (TypeError, ValueError) as error:
         raise ValueError(f"{what} must be JSON-serialisable (finite numbers, str keys): {error}") from error
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX, dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
 
 
 def _fsync_directory(path: Path) -> None:
@@ -406,7 +393,7 @@ class EpisodeStore:
 
     def _write_manifest(self) -> None:
         manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, "episodes": self._entries}
-        _write_atomically(self.manifest_path, (json.dumps(manifest, sort_keys=True, indent=1) + "\n").encode("utf-8"))
+        atomic_write_bytes(self.manifest_path, (json.dumps(manifest, sort_keys=True, indent=1) + "\n").encode("utf-8"))
 
     @contextmanager
     def _locked(self) -> Iterator[None]:

@@ -7,7 +7,7 @@ Prints
   own consumption;
 * full-pipeline training frames/s per head at 72x128 and 144x256 (B8, L32, the Trainer's own step:
   frame drops, augmentation, BPTT, clipping, AdamW), with an ncps 1.0.1 CfC on the same NCP wiring
-  swapped in as the anchor head, and with bf16 autocast on the CPU.
+  swapped in as the anchor head, and with the perception in channels_last memory format.
 
 Anchors: ~540 frames/s (72x128) and ~75 frames/s (144x256) for the unoptimised full policy at B8 L32 on
 2 threads (measured before this pipeline existed). Goals: collection overhead <= 25 %; 2 workers >= 1.7x
@@ -53,7 +53,7 @@ def bench_collection(episodes: int, root: Path) -> Dict[str, float]:
     return figures
 
 
-def _trainer(store: Path, run: Path, head: str, size: str, bf16: bool = False):
+def _trainer(store: Path, run: Path, head: str, size: str, channels_last: bool = False):
     from liquid_nav.models.preprocessing import PreprocessingConfig
     from liquid_nav.train.config import load_train_config
     from liquid_nav.train.trainer import Trainer
@@ -62,8 +62,11 @@ def _trainer(store: Path, run: Path, head: str, size: str, bf16: bool = False):
     height, width = (72, 128) if size == "72x128" else (144, 256)
     policy = replace(config.policy, head=head, preprocessing=PreprocessingConfig(height=height, width=width))
     config = replace(config, policy=policy, batch_size=8, window=32, stride=4, validation_fraction=0.0,
-                     steps=10**6, threads=2, bf16=bf16, include_failed=True)
-    return Trainer(config, store, run)
+                     steps=10**6, threads=2, include_failed=True)
+    trainer = Trainer(config, store, run)
+    if channels_last:
+        trainer.policy.perception.to(memory_format=torch.channels_last)
+    return trainer
 
 
 def _swap_in_ncps_head(trainer) -> None:
@@ -126,10 +129,11 @@ def main() -> None:
         rows = []
         for size in ("72x128", "144x256"):
             for head, variant in (("cfc_ncp", ""), ("lstm", ""), ("ltc_ncp", ""), ("cfc_ncp", "ncps"),
-                                  ("cfc_ncp", "bf16")):
+                                  ("cfc_ncp", "channels_last")):
                 if size == "144x256" and head == "ltc_ncp":
                     continue
-                trainer = _trainer(store, root / f"run-{size}-{head}-{variant}", head, size, bf16=variant == "bf16")
+                trainer = _trainer(store, root / f"run-{size}-{head}-{variant}", head, size,
+                                   channels_last=variant == "channels_last")
                 if variant == "ncps":
                     _swap_in_ncps_head(trainer)
                 rows.append((size, head if not variant else f"{head} ({variant})", train_rate(trainer, args.steps)))

@@ -77,7 +77,6 @@ class TrainConfig:
     seed: int = 0
     threads: int = 2
     device: str = "cpu"
-    bf16: bool = False  # bf16 autocast for the forward pass (CPU AVX-512 BF16 or CUDA)
 
     def to_dict(self) -> Dict[str, Any]:
         data = asdict(self)
@@ -136,7 +135,6 @@ def parse_train_config(data: Any, source: str) -> TrainConfig:
         seed=root.number("seed", default=default.seed, low=0, integer=True),
         threads=root.number("threads", default=default.threads, low=0, high=1024, integer=True),
         device=root.text("device", default=default.device),
-        bf16=root.flag("bf16", default.bf16),
     )
     root.finish()
     if config.burn_in >= config.window:

@@ -176,11 +176,10 @@ class Trainer:
         return images, dts, labels
 
     def _loss(self, images, dts, labels):
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.bf16):
-            commands, final_state, features = self.policy.sequence_with_features(images, dts)
+        commands, final_state, features = self.policy.sequence_with_features(images, dts)
         burn = self.config.burn_in
-        error = (commands.float()[:, burn:] - labels[:, burn:]) / self.output_scale
-        return error.pow(2).mean(), final_state.float(), features.float()
+        error = (commands[:, burn:] - labels[:, burn:]) / self.output_scale
+        return error.pow(2).mean(), final_state, features
 
     def _train_step(self) -> Dict[str, float]:
         config = self.config

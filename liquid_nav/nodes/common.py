@@ -16,7 +16,9 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 
 SENSOR_QOS = qos_profile_sensor_data
-"""Camera images and camera info: best effort, keep last 5."""
+"""Best effort, keep last 5 (ROS sensor-data QoS): matches every publisher, but large images are lost
+unless the transport is set up for them (docs/deployment.md)."""
+RELIABILITY = {"reliable": ReliabilityPolicy.RELIABLE, "best_effort": ReliabilityPolicy.BEST_EFFORT}
 COMMAND_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE)
 """Velocity commands, odometry, diagnostics: reliable, keep last 10."""
 LATCHED_QOS = QoSProfile(
@@ -25,6 +27,18 @@ LATCHED_QOS = QoSProfile(
 )
 """Mode and episode status: the last value is delivered to late joiners."""
 CLOCK_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE)
+
+
+def image_qos(reliability: str, depth: int) -> QoSProfile:
+    """Keep-last ``depth`` QoS for camera images; ``reliability`` is ``reliable`` or ``best_effort``.
+
+    A reliable subscription matches only reliable publishers; a reliable publisher serves both kinds.
+    """
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth, reliability=RELIABILITY[reliability])
+
+
+IMAGE_QOS = image_qos("reliable", 5)
+"""Camera images and camera info as the sim (and the test cameras) publish them: reliable, keep last 5."""
 
 _TYPES = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER,
           float: ParameterType.PARAMETER_DOUBLE, str: ParameterType.PARAMETER_STRING}

@@ -14,6 +14,7 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.subscription import Subscription
 
 SENSOR_QOS = qos_profile_sensor_data
 """Best effort, keep last 5 (ROS sensor-data QoS): matches every publisher, but large images are lost
@@ -112,6 +113,18 @@ def twist_to_command(message: TwistStamped) -> np.ndarray:
     """TwistStamped -> (vx, vy, vz, yaw_rate); angular x/y are ignored (a multirotor cannot follow them)."""
     twist = message.twist
     return np.array([twist.linear.x, twist.linear.y, twist.linear.z, twist.angular.z], dtype=np.float64)
+
+
+def take_waiting(subscription: Subscription) -> Optional[Any]:
+    """The oldest message waiting in ``subscription``'s DDS reader, taken without blocking (None if none).
+
+    The same non-blocking take the executor makes before running a callback; a callback uses it to act
+    on another subscription's messages before its own turn (the safety node drains its e-stop queue
+    before every output). Only for nodes whose callbacks run one at a time (``run_node``'s executor).
+    """
+    with subscription.handle:
+        taken = subscription.handle.take_message(subscription.msg_type, subscription.raw)
+    return None if taken is None else taken[0]
 
 
 def diagnostic_status(name: str, level: bytes, message: str, values: Dict[str, Any]) -> DiagnosticStatus:

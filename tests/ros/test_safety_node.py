@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import TwistStamped
+from rclpy.duration import Duration
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
 from std_msgs.msg import Bool, String
 from std_srvs.srv import SetBool, Trigger
@@ -183,4 +185,89 @@ def test_estop_sends_zero_at_once_without_a_watchdog_tick(ros):
             assert safety._on_reset_estop(Trigger.Request(), Trigger.Response()).success
             outputs.clear()
     finally:
+        safety.destroy_node()
+
+
+def test_no_nonzero_command_leaves_once_an_estop_has_reached_the_node(ros):
+    """Hundreds of interleavings of e-stop and network commands over DDS, whatever order the callbacks run in.
+
+    The safety node's executor is spun by this test, so samples can be left waiting in the node's DDS
+    readers in any order before its callbacks run. "Reached" is exact: the e-stop publisher waits until
+    the node's reader has acknowledged the e-stop sample (``t_acked``); every command published after
+    that, and every heartbeat made after it, must leave as zero velocity (or not at all).
+    """
+    safety = SafetyNode(context=ros.context, parameter_overrides=[Parameter(k, value=v) for k, v in LIMITS.items()])
+    executor = SingleThreadedExecutor(context=ros.context)
+    executor.add_node(safety)
+    lock = threading.Lock()
+    outputs = []  # (stamp ns, command) seen on cmd_vel
+
+    def record(message):
+        with lock:
+            outputs.append((message.header.stamp.sec * 10**9 + message.header.stamp.nanosec, twist_to_command(message)))
+
+    def spin(times):
+        for _ in range(times):
+            executor.spin_once(timeout_sec=0)
+
+    def spin_until(predicate, what):
+        deadline = time.monotonic() + 5.0
+        while not predicate():
+            assert time.monotonic() < deadline, f"timed out waiting for {what}"
+            executor.spin_once(timeout_sec=0.001)
+
+    def now_ns():
+        return ros.node.get_clock().now().nanoseconds
+
+    def command():
+        commands.publish(twist_stamped([0.5, 0, 0, 0], ros.node.get_clock().now().to_msg(), "base_link"))
+
+    ros.node.create_subscription(TwistStamped, "cmd_vel", record, COMMAND_QOS)
+    commands = ros.node.create_publisher(TwistStamped, "liquid_nav/cmd_raw", COMMAND_QOS)
+    estop = ros.node.create_publisher(Bool, "liquid_nav/estop", COMMAND_QOS)
+    try:
+        wait_for(lambda: spin(1) or (safety.count_subscribers("cmd_vel") and commands.get_subscription_count()
+                                      and estop.get_subscription_count()), 20, "discovery")
+        estop.publish(Bool(data=False))  # both ends matched: the node's reader acknowledges it
+        assert estop.wait_for_all_acked(Duration(seconds=20))
+        wait_for(lambda: command() or spin(3) or safety.gate.counters.accepted, 20, "first command accepted")
+        spin(10)
+        rng = np.random.default_rng(12)
+        trials, queued, violations = 300, 0, []
+        for trial in range(trials):
+            safety._on_arm(SetBool.Request(data=False), SetBool.Response())
+            assert safety._on_reset_estop(Trigger.Request(), Trigger.Response()).success
+            assert safety._on_arm(SetBool.Request(data=True), SetBool.Response()).success
+            for _ in range(3):  # network commands flowing (the first after arming is ramped from zero)
+                accepted = safety.gate.counters.accepted
+                command()
+                spin_until(lambda: safety.gate.counters.accepted > accepted, "command accepted")
+            spin_until(lambda: outputs and np.any(outputs[-1][1]), "a network command on cmd_vel")
+            for _ in range(rng.integers(0, 3)):  # commands that may still be queued when the e-stop arrives
+                command()
+                spin(rng.integers(0, 2))
+            time.sleep(rng.uniform(0, 0.012))  # sometimes the watchdog timer (100 Hz) is due as well
+            estop.publish(Bool(data=True))
+            assert estop.wait_for_all_acked(Duration(seconds=5))
+            t_acked = now_ns()
+            spun_first = bool(rng.integers(0, 2))
+            if spun_first:
+                spin(rng.integers(1, 3))
+            for _ in range(rng.integers(1, 4)):  # commands stamped after the e-stop reached the node
+                command()
+                time.sleep(rng.uniform(0, 0.004))
+            queued += not spun_first  # commands waiting behind the e-stop in the node's readers
+            spin_until(lambda: any(stamp >= t_acked and not np.any(c) for stamp, c in list(outputs)),
+                       "the e-stop's zero on cmd_vel")
+            spin(10)
+            time.sleep(0.002)  # anything published after that zero is still counted
+            with lock:
+                violations += [(trial, (stamp - t_acked) * 1e-6, c.tolist()) for stamp, c in outputs
+                               if stamp > t_acked and np.any(c)]
+                outputs.clear()
+        assert violations == [], (f"{len(violations)} non-zero commands after the e-stop reached the node, in "
+                                  f"{len({v[0] for v in violations})} of {trials} trials ({queued} with commands queued behind the e-stop): "
+                                  f"{violations[:5]}")
+    finally:
+        executor.remove_node(safety)
         safety.destroy_node()

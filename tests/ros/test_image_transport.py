@@ -56,8 +56,9 @@ def stream_into_controller(ros, processes, checkpoint, streams, controller_args=
 
     Returns (frame indices answered per stream, counter)."""
     counter = CommandCounter(ros.node)
-    processes.node("controller_node", "--params-file", str(REPO / "config" / "sim.yaml"), "-p", f"model_path:={checkpoint}",
-                   "-p", "diagnostics_rate:=5.0", *controller_args, extra_env=extra_env)
+    processes.node("controller_node", "--params-file", str(REPO / "config" / "sim.yaml"),
+                   "-p", f"model_path:={checkpoint}", "-p", "diagnostics_rate:=5.0", *controller_args,
+                   extra_env=extra_env)
     camera = processes.start("camera", [str(REPO / "tests" / "ros" / "camera_publisher.py"), "--rate", str(RATE),
                                         "--streams", streams, "--frames", str(FRAMES), "--warmup", "10",
                                         *publisher_args], extra_env=extra_env)

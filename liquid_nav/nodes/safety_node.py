@@ -7,11 +7,12 @@ Subscribes ``liquid_nav/cmd_raw`` (TwistStamped stamped with the source image's 
 input goes stale it calls the controller's ``liquid_nav/reset_state`` (Trigger) without waiting.
 All times come from the node clock, so ``use_sim_time`` switches the whole gate to sim time.
 
-E-stop guarantee: every callback that can publish (command, watchdog tick, arm, reset_estop) first
-takes every message waiting in the e-stop topic's DDS reader (``common.take_waiting``), so an e-stop
-that has reached the node is applied before the next output decision, whatever order the executor
-would run the callbacks in (it runs timers, then subscriptions in creation order). Callbacks run one
-at a time (single-threaded executor), so nothing is published between that check and the output.
+E-stop guarantee: every callback that can publish a command (command, watchdog tick) and arming
+first take every message waiting in the e-stop topic's DDS reader (``common.take_waiting``), so an
+e-stop that has reached the node is applied before the next output decision, whatever order the
+executor would run the callbacks in (it runs timers, then subscriptions in creation order).
+Callbacks run one at a time (single-threaded executor), so nothing is published between that check
+and the output. ``reset_estop`` does not take them: an e-stop still waiting latches after the reset.
 """
 from __future__ import annotations
 
@@ -163,7 +164,6 @@ class SafetyNode(Node):
         return response
 
     def _on_reset_estop(self, _request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
-        self._take_waiting_estops()  # an e-stop sent before the reset is not revived after it
         response.success, response.message = self.gate.reset_estop()
         self.get_logger().info(f"reset_estop: {response.message}")
         self._report_mode()

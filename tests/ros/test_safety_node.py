@@ -283,3 +283,18 @@ def test_no_nonzero_command_leaves_once_an_estop_has_reached_the_node(ros):
     finally:
         executor.remove_node(safety)
         safety.destroy_node()
+
+
+def test_arming_is_refused_while_an_estop_waits_unhandled_in_the_reader(ros):
+    # The node is never spun: the e-stop reaches its DDS reader, but no callback runs for it.
+    safety = SafetyNode(context=ros.context, parameter_overrides=[Parameter(k, value=v) for k, v in LIMITS.items()])
+    estop = ros.node.create_publisher(Bool, "liquid_nav/estop", COMMAND_QOS)
+    try:
+        wait_for(lambda: estop.get_subscription_count() > 0, 20, "e-stop subscriber")
+        estop.publish(Bool(data=True))
+        assert estop.wait_for_all_acked(Duration(seconds=20))
+        response = safety._on_arm(SetBool.Request(data=True), SetBool.Response())
+        assert not response.success and "e-stop" in response.message
+        assert safety.gate.mode(safety._now()).value == "estop"
+    finally:
+        safety.destroy_node()

@@ -39,12 +39,12 @@ def run_camera(rate: float, seconds: float) -> None:
     from rclpy.node import Node
     from sensor_msgs.msg import Image
 
-    from liquid_nav.nodes.common import SENSOR_QOS
+    from liquid_nav.nodes.common import IMAGE_QOS
     from liquid_nav.runtime.image_conversion import rgb_to_image_fields
 
     rclpy.init()
     node = Node("bench_camera")
-    publisher = node.create_publisher(Image, "camera/image_raw", SENSOR_QOS)
+    publisher = node.create_publisher(Image, "camera/image_raw", IMAGE_QOS)
     frames = [np.random.default_rng(k).integers(0, 256, (144, 256, 3), dtype=np.uint8) for k in range(4)]
     messages = [Image(**rgb_to_image_fields(frame)) for frame in frames]
     time.sleep(2.0)  # discovery
@@ -87,7 +87,7 @@ class Probe:
         from sensor_msgs.msg import Image
         from std_msgs.msg import String
 
-        from liquid_nav.nodes.common import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS
+        from liquid_nav.nodes.common import COMMAND_QOS, IMAGE_QOS, LATCHED_QOS
 
         rclpy.init()
         self.node = Node("bench_probe")
@@ -96,7 +96,7 @@ class Probe:
         self.mode = ""
         self.recording = False
         self.image_stamps = set()
-        for topic, message_type, qos in (("image", Image, SENSOR_QOS), ("cmd_raw", TwistStamped, COMMAND_QOS),
+        for topic, message_type, qos in (("image", Image, IMAGE_QOS), ("cmd_raw", TwistStamped, COMMAND_QOS),
                                          ("cmd_vel", TwistStamped, COMMAND_QOS)):
             name = {"image": "camera/image_raw", "cmd_raw": "liquid_nav/cmd_raw", "cmd_vel": "cmd_vel"}[topic]
             self.node.create_subscription(message_type, name, self._recorder(topic), qos)

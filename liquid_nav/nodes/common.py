@@ -14,9 +14,12 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.subscription import Subscription
 
 SENSOR_QOS = qos_profile_sensor_data
-"""Camera images and camera info: best effort, keep last 5."""
+"""Best effort, keep last 5 (ROS sensor-data QoS): matches every publisher, but large images are lost
+unless the transport is set up for them (docs/deployment.md)."""
+RELIABILITY = {"reliable": ReliabilityPolicy.RELIABLE, "best_effort": ReliabilityPolicy.BEST_EFFORT}
 COMMAND_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE)
 """Velocity commands, odometry, diagnostics: reliable, keep last 10."""
 LATCHED_QOS = QoSProfile(
@@ -25,6 +28,18 @@ LATCHED_QOS = QoSProfile(
 )
 """Mode and episode status: the last value is delivered to late joiners."""
 CLOCK_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE)
+
+
+def image_qos(reliability: str, depth: int) -> QoSProfile:
+    """Keep-last ``depth`` QoS for camera images; ``reliability`` is ``reliable`` or ``best_effort``.
+
+    A reliable subscription matches only reliable publishers; a reliable publisher serves both kinds.
+    """
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth, reliability=RELIABILITY[reliability])
+
+
+IMAGE_QOS = image_qos("reliable", 5)
+"""Camera images and camera info as the sim (and the test cameras) publish them: reliable, keep last 5."""
 
 _TYPES = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER,
           float: ParameterType.PARAMETER_DOUBLE, str: ParameterType.PARAMETER_STRING}
@@ -98,6 +113,18 @@ def twist_to_command(message: TwistStamped) -> np.ndarray:
     """TwistStamped -> (vx, vy, vz, yaw_rate); angular x/y are ignored (a multirotor cannot follow them)."""
     twist = message.twist
     return np.array([twist.linear.x, twist.linear.y, twist.linear.z, twist.angular.z], dtype=np.float64)
+
+
+def take_waiting(subscription: Subscription) -> Optional[Any]:
+    """The oldest message waiting in ``subscription``'s DDS reader, taken without blocking (None if none).
+
+    The same non-blocking take the executor makes before running a callback; a callback uses it to act
+    on another subscription's messages before its own turn (the safety node drains its e-stop queue
+    before every output). Only for nodes whose callbacks run one at a time (``run_node``'s executor).
+    """
+    with subscription.handle:
+        taken = subscription.handle.take_message(subscription.msg_type, subscription.raw)
+    return None if taken is None else taken[0]
 
 
 def diagnostic_status(name: str, level: bytes, message: str, values: Dict[str, Any]) -> DiagnosticStatus:

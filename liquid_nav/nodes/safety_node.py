@@ -6,6 +6,13 @@ Subscribes ``liquid_nav/cmd_raw`` (TwistStamped stamped with the source image's 
 ``liquid_nav/arm`` (SetBool), ``liquid_nav/estop`` and ``liquid_nav/reset_estop`` (Trigger). When the
 input goes stale it calls the controller's ``liquid_nav/reset_state`` (Trigger) without waiting.
 All times come from the node clock, so ``use_sim_time`` switches the whole gate to sim time.
+
+E-stop guarantee: every callback that can publish a command (command, watchdog tick) and arming
+first take every message waiting in the e-stop topic's DDS reader (``common.take_waiting``), so an
+e-stop that has reached the node is applied before the next output decision, whatever order the
+executor would run the callbacks in (it runs timers, then subscriptions in creation order).
+Callbacks run one at a time (single-threaded executor), so nothing is published between that check
+and the output. ``reset_estop`` does not take them: an e-stop still waiting latches after the reset.
 """
 from __future__ import annotations
 
@@ -19,7 +26,7 @@ from std_srvs.srv import SetBool, Trigger
 
 from liquid_nav.nodes.common import (
     COMMAND_QOS, LATCHED_QOS, ParamSpec, declare_parameters, diagnostic_status, ns_to_stamp, run_node,
-    stamp_to_ns, twist_stamped, twist_to_command,
+    stamp_to_ns, take_waiting, twist_stamped, twist_to_command,
 )
 from liquid_nav.runtime.safety import LOST_ACTIONS, SafetyConfig, SafetyGate, SafetyMode
 
@@ -69,7 +76,8 @@ class SafetyNode(Node):
         self._mode_publisher = self.create_publisher(String, "liquid_nav/safety_mode", LATCHED_QOS)
         self._diagnostics = self.create_publisher(DiagnosticArray, "diagnostics", COMMAND_QOS)
         self.create_subscription(TwistStamped, params["input_topic"], self._on_command, COMMAND_QOS)
-        self.create_subscription(Bool, params["estop_topic"], self._on_estop_topic, COMMAND_QOS)
+        self._estop_subscription = self.create_subscription(Bool, params["estop_topic"], self._on_estop_topic,
+                                                             COMMAND_QOS)
         self.create_service(SetBool, "liquid_nav/arm", self._on_arm)
         self.create_service(Trigger, "liquid_nav/estop", self._on_estop)
         self.create_service(Trigger, "liquid_nav/reset_estop", self._on_reset_estop)
@@ -83,7 +91,13 @@ class SafetyNode(Node):
     def _now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
 
+    def _take_waiting_estops(self) -> None:
+        """Apply e-stop messages already in the DDS reader whose callbacks have not run yet."""
+        while (message := take_waiting(self._estop_subscription)) is not None:
+            self._on_estop_topic(message)
+
     def _on_command(self, message: TwistStamped) -> None:
+        self._take_waiting_estops()
         now = self._now()
         output = self.gate.on_command(twist_to_command(message), stamp_to_ns(message.header.stamp) * 1e-9, now)
         if output is not None:  # a network command keeps its image stamp, bit for bit
@@ -94,6 +108,10 @@ class SafetyNode(Node):
         self._report_mode()
 
     def _on_tick(self) -> None:
+        self._take_waiting_estops()
+        self._tick()
+
+    def _tick(self) -> None:
         result = self.gate.tick(self._now())
         if result.output is not None:  # hold / lost / heartbeat commands are stamped "now"
             stamp = ns_to_stamp(round(result.output.stamp * 1e9))
@@ -126,9 +144,10 @@ class SafetyNode(Node):
         if message.data:
             self.gate.estop()
             self.get_logger().error("e-stop latched (topic)")
-            self._on_tick()  # the zero command goes out now, not at the next watchdog tick
+            self._tick()  # the zero command goes out now, not at the next watchdog tick
 
     def _on_arm(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
+        self._take_waiting_estops()  # arming is refused while an e-stop is latched, even one not yet handled
         if request.data and self.get_clock().now().nanoseconds == 0:
             response.success = False
             response.message = "refused: no time yet (use_sim_time is set and no /clock received)"
@@ -141,7 +160,7 @@ class SafetyNode(Node):
     def _on_estop(self, _request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         response.success, response.message = self.gate.estop()
         self.get_logger().error("e-stop latched (service)")
-        self._on_tick()  # the zero command goes out now, not at the next watchdog tick
+        self._tick()  # the zero command goes out now, not at the next watchdog tick
         return response
 
     def _on_reset_estop(self, _request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:

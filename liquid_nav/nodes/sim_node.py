@@ -1,6 +1,7 @@
 """sim_node: a PyBullet world as a ROS 2 node (logic in ``sim.bridge.SimBridge``).
 
-Publishes ``camera/image_raw`` + ``camera/camera_info`` (sensor-data QoS), ``odom`` (ground truth),
+Publishes ``camera/image_raw`` + ``camera/camera_info`` (reliable, keep last 5: serves reliable and best-effort
+subscribers), ``odom`` (ground truth),
 ``/clock`` (sim time, so the rest of the graph runs with ``use_sim_time``), ``liquid_nav/episode``
 (DiagnosticStatus, latched: episode, seed, outcome ...) and ``diagnostics``; subscribes ``cmd_vel``
 (TwistStamped, body FLU). Service ``sim/reset`` (Trigger) starts a new episode with the current value
@@ -24,7 +25,7 @@ from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 
 from liquid_nav.nodes.common import (
-    CLOCK_QOS, COMMAND_QOS, LATCHED_QOS, SENSOR_QOS, ParamSpec, declare_parameters, diagnostic_status, ns_to_stamp,
+    CLOCK_QOS, COMMAND_QOS, IMAGE_QOS, LATCHED_QOS, ParamSpec, declare_parameters, diagnostic_status, ns_to_stamp,
     run_node, twist_stamped, twist_to_command,
 )
 from liquid_nav.expert import PrivilegedExpert
@@ -68,8 +69,8 @@ class SimNode(Node):
         self.bridge = SimBridge(
             SimBridgeConfig(env, command_timeout=params["command_timeout"], auto_reset=params["auto_reset"]),
             pilot_factory=PrivilegedExpert.from_env if params["expert_command_topic"] else None)
-        self._image_publisher = self.create_publisher(Image, params["image_topic"], SENSOR_QOS)
-        self._info_publisher = self.create_publisher(CameraInfo, params["camera_info_topic"], SENSOR_QOS)
+        self._image_publisher = self.create_publisher(Image, params["image_topic"], IMAGE_QOS)
+        self._info_publisher = self.create_publisher(CameraInfo, params["camera_info_topic"], IMAGE_QOS)
         self._odom_publisher = self.create_publisher(Odometry, params["odom_topic"], COMMAND_QOS)
         self._clock_publisher = self.create_publisher(ClockMsg, "/clock", CLOCK_QOS)
         self._episode_publisher = self.create_publisher(DiagnosticStatus, "liquid_nav/episode", LATCHED_QOS)

@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Callable, List
+from typing import Callable, Dict, List, Optional
 
 import pytest
 import rclpy  # noqa: F401 - a missing rclpy must fail the ROS tests, not skip them
@@ -90,9 +90,9 @@ class NodeProcesses:
         self.log_dir = log_dir
         self.processes: List[tuple] = []  # (name, log path, Popen)
 
-    def start(self, name: str, arguments: List[str]) -> subprocess.Popen:
+    def start(self, name: str, arguments: List[str], extra_env: Optional[Dict[str, str]] = None) -> subprocess.Popen:
         """Run ``python <arguments>`` (e.g. ``["-m", "liquid_nav.nodes.sim_node", "--ros-args", ...]``)."""
-        env = dict(os.environ)
+        env = {**os.environ, **(extra_env or {})}
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")]))
         env.setdefault("AMENT_PREFIX_PATH", str(REPO / ".venv"))
         env["PYTHONUNBUFFERED"] = "1"
@@ -103,9 +103,9 @@ class NodeProcesses:
         self.processes.append((name, log_path, process))
         return process
 
-    def node(self, executable: str, *ros_args: str) -> subprocess.Popen:
+    def node(self, executable: str, *ros_args: str, extra_env: Optional[Dict[str, str]] = None) -> subprocess.Popen:
         """Start ``liquid_nav.nodes.<executable>`` as its console script would, with ``--ros-args``."""
-        return self.start(executable, ["-m", f"liquid_nav.nodes.{executable}", "--ros-args", *ros_args])
+        return self.start(executable, ["-m", f"liquid_nav.nodes.{executable}", "--ros-args", *ros_args], extra_env)
 
     def logs(self) -> str:
         return "\n".join(f"--- {name}\n" + log_path.read_text()[-3000:] for name, log_path, _ in self.processes)

@@ -4,13 +4,13 @@ import time
 
 import numpy as np
 import pytest
-from diagnostic_msgs.msg import DiagnosticArray
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import TwistStamped
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image
 from std_srvs.srv import Trigger
 
-from liquid_nav.nodes.common import COMMAND_QOS, SENSOR_QOS, ns_to_stamp, stamp_to_ns, twist_to_command
+from liquid_nav.nodes.common import COMMAND_QOS, IMAGE_QOS, SENSOR_QOS, ns_to_stamp, stamp_to_ns, twist_to_command
 from liquid_nav.nodes.controller_node import ControllerNode
 from tests.ros.conftest import call, wait_for
 
@@ -52,13 +52,13 @@ class ControllerRig:
         self.commands = []
         self.diagnostics = {}
         node = ros.node
-        self.camera = node.create_publisher(Image, "camera/image_raw", SENSOR_QOS)
+        self.camera = node.create_publisher(Image, "camera/image_raw", IMAGE_QOS)
         node.create_subscription(TwistStamped, "liquid_nav/cmd_raw", self._on_command, COMMAND_QOS)
         node.create_subscription(DiagnosticArray, "diagnostics", self._on_diagnostics, COMMAND_QOS)
         wait_for(lambda: self.camera.get_subscription_count() > 0 and self.diagnostics, 30, "controller discovery")
         self.stamp = T0
         self.floor = 0
-        # Best-effort images sent before the reader has matched are dropped: warm up until one is answered.
+        # Images sent before the reader has matched the camera are dropped: warm up until one is answered.
         wait_for(lambda: self.send() is None and self.commands, 30, "first command")
         self.reset("warm-up done")
 
@@ -140,15 +140,16 @@ def test_bad_images_are_rejected_and_the_node_keeps_working(ros, small_checkpoin
 
 def test_stamps_drive_dt_duplicates_dropped_backward_and_gap_reset(ros, small_checkpoint):
     rig = ControllerRig(ros, small_checkpoint)
-    for _ in range(3):
+    for count in range(1, 4):  # one at a time, as a camera sends them (image_depth 2 keeps only the newest two)
         rig.send()
-    rig.expect_commands(3)
+        rig.expect_commands(count)
     resets = rig.counter("resets")
     rig.send(advance=False)  # duplicate stamp
     wait_for(lambda: rig.counter("rejected_duplicate_stamp") == 1, 20, "duplicate rejected")
     rig.floor = 0
     rig.stamp -= 10 * PERIOD  # stamps jump back (bag loop / sim restart)
     rig.send(advance=False)
+    rig.expect_commands(4)
     rig.stamp += 2_000_000_000  # a 2 s gap
     rig.send(advance=False)
     commands = rig.expect_commands(5)
@@ -171,7 +172,7 @@ def test_nan_outputs_are_never_published(ros, nan_checkpoint):
 
     ros.node.create_subscription(TwistStamped, "liquid_nav/cmd_raw", received.append, COMMAND_QOS)
     ros.node.create_subscription(DiagnosticArray, "diagnostics", on_diagnostics, COMMAND_QOS)
-    camera = ros.node.create_publisher(Image, "camera/image_raw", SENSOR_QOS)
+    camera = ros.node.create_publisher(Image, "camera/image_raw", IMAGE_QOS)
     stamp = [T0]
 
     def send_and_count():
@@ -189,7 +190,7 @@ def test_a_model_that_always_fails_does_not_flood_diagnostics(ros, nan_checkpoin
         Parameter("model_path", value=str(nan_checkpoint)), Parameter("diagnostics_rate", value=1.0)]))
     messages = []
     ros.node.create_subscription(DiagnosticArray, "diagnostics", messages.append, COMMAND_QOS)
-    camera = ros.node.create_publisher(Image, "camera/image_raw", SENSOR_QOS)
+    camera = ros.node.create_publisher(Image, "camera/image_raw", IMAGE_QOS)
     wait_for(lambda: camera.get_subscription_count() > 0, 30, "controller discovery")
     frames, burst_seconds = 60, 0.6
     stamp = T0
@@ -206,3 +207,77 @@ def test_a_model_that_always_fails_does_not_flood_diagnostics(ros, nan_checkpoin
     assert during is not None, "the burst took too long to be meaningful"
     # at most one event publish per 0.25 s plus the 1 Hz timer: far fewer than one per frame
     assert during <= burst_seconds / 0.25 + 3, during
+
+
+class StatusWatch:
+    """The controller's latest DiagnosticStatus, seen on the harness node."""
+
+    def __init__(self, node):
+        self.status = None
+        node.create_subscription(DiagnosticArray, "diagnostics", self._on_diagnostics, COMMAND_QOS)
+
+    def _on_diagnostics(self, message):
+        for status in message.status:
+            if status.name == "liquid_nav/controller":
+                self.status = status
+
+    def values(self):
+        return {kv.key: kv.value for kv in self.status.values}
+
+    def wait(self, level, text, timeout=20.0, camera=None, make_message=image_message):
+        """Until the controller reports ``level`` with ``text``; with ``camera``, frames at ~30 Hz meanwhile."""
+        stamp = [T0 + 1_000 * PERIOD]
+
+        def reached():
+            if camera is not None:
+                stamp[0] += PERIOD
+                camera.publish(make_message(stamp[0]))
+                time.sleep(1 / 30)
+            status = self.status
+            return status is not None and status.level == level and text in status.message
+
+        try:
+            wait_for(reached, timeout, f"level {level!r} with {text!r}")
+        except AssertionError as error:
+            raise AssertionError(f"{error}; last status: {self.status}") from None
+
+
+def test_a_model_whose_every_output_is_nan_reports_an_error_with_the_reason(ros, nan_checkpoint):
+    ros.add(ControllerNode(context=ros.context, parameter_overrides=[
+        Parameter("model_path", value=str(nan_checkpoint)), Parameter("diagnostics_rate", value=20.0),
+        Parameter("image_timeout", value=0.5)]))
+    watch = StatusWatch(ros.node)
+    camera = ros.node.create_publisher(Image, "camera/image_raw", IMAGE_QOS)
+    watch.wait(DiagnosticStatus.ERROR, "nonfinite_output", camera=camera)
+    assert watch.status.message.startswith("all ") and "not 4 finite numbers" in watch.status.message
+    assert int(watch.values()["rejected_nonfinite_output"]) >= int(watch.values()["window_refused"]) > 0
+
+
+@pytest.mark.parametrize("bad_image, reason", [
+    (lambda stamp: image_message(stamp, encoding="yuv422"), "yuv422"),
+    (lambda stamp: image_message(stamp, rgb=RGB[:, :64].copy()), "width"),
+], ids=["encoding", "size"])
+def test_refused_frames_are_an_error_and_good_frames_bring_ok_back(ros, small_checkpoint, bad_image, reason):
+    rig = ControllerRig(ros, small_checkpoint, expected_width=128, expected_height=72, image_timeout=0.5)
+    watch = StatusWatch(ros.node)
+    watch.wait(DiagnosticStatus.ERROR, reason, camera=rig.camera, make_message=bad_image)
+    assert "refused (image " in watch.status.message
+    watch.wait(DiagnosticStatus.OK, "running", camera=rig.camera,
+               make_message=lambda stamp: image_message(stamp + 10_000 * PERIOD))
+    assert int(watch.values()["window_refused"]) == 0 and int(watch.values()["rejected_images"]) > 0
+
+
+def test_no_images_is_an_error_that_names_an_incompatible_camera(ros, small_checkpoint):
+    ros.add(ControllerNode(context=ros.context, parameter_overrides=[
+        Parameter("model_path", value=str(small_checkpoint)), Parameter("diagnostics_rate", value=20.0),
+        Parameter("image_timeout", value=0.3)]))
+    watch = StatusWatch(ros.node)
+    best_effort_camera = ros.node.create_publisher(Image, "camera/image_raw", SENSOR_QOS)  # cannot match: reliable
+    watch.wait(DiagnosticStatus.ERROR, "incompatible QoS")
+    assert "no image received" in watch.status.message and int(watch.values()["incompatible_publishers"]) >= 1
+    for _ in range(10):  # its frames never arrive
+        best_effort_camera.publish(image_message(T0))
+    assert watch.values()["images_received"] == "0"
+    camera = ros.node.create_publisher(Image, "camera/image_raw", IMAGE_QOS)
+    watch.wait(DiagnosticStatus.OK, "running", camera=camera)
+    watch.wait(DiagnosticStatus.ERROR, "no image for")

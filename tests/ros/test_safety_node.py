@@ -1,4 +1,4 @@
-"""safety_node over real DDS: arming, clamps, NaN rejection, stamps, e-stop latch, stale-input hold."""
+"""safety_node over real DDS: arming, clamps, NaN rejection, stamps, e-stop latch and ordering, stale-input hold."""
 import math
 import threading
 import time
@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import TwistStamped
+from rclpy.duration import Duration
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
 from std_msgs.msg import Bool, String
 from std_srvs.srv import SetBool, Trigger
@@ -182,5 +184,117 @@ def test_estop_sends_zero_at_once_without_a_watchdog_tick(ros):
             safety._on_arm(SetBool.Request(data=False), SetBool.Response())
             assert safety._on_reset_estop(Trigger.Request(), Trigger.Response()).success
             outputs.clear()
+    finally:
+        safety.destroy_node()
+
+
+def test_no_nonzero_command_leaves_once_an_estop_has_reached_the_node(ros):
+    """Hundreds of interleavings of e-stop and network commands over DDS, whatever order the callbacks run in.
+
+    The safety node lives in this process (Fast DDS delivers within the process) but its executor is
+    spun by this test, so samples can be left waiting in the node's DDS readers in any order before its
+    callbacks run. "Reached" is exact: the e-stop publisher waits until the node's reader has
+    acknowledged the e-stop sample (``t_acked``). Every output stamped after that, up to the e-stop
+    reset that starts the next trial (network commands carry their input's stamp, heartbeats the
+    node's clock), must be zero velocity.
+    """
+    safety = SafetyNode(context=ros.context, parameter_overrides=[Parameter(k, value=v) for k, v in LIMITS.items()])
+    executor = SingleThreadedExecutor(context=ros.context)
+    executor.add_node(safety)
+    lock = threading.Lock()
+    outputs = []  # (stamp ns, command) seen on cmd_vel
+
+    def record(message):
+        with lock:
+            outputs.append((message.header.stamp.sec * 10**9 + message.header.stamp.nanosec, twist_to_command(message)))
+
+    def spin(times):
+        for _ in range(times):
+            executor.spin_once(timeout_sec=0)
+
+    def spin_until(predicate, what):
+        deadline = time.monotonic() + 5.0
+        while not predicate():
+            assert time.monotonic() < deadline, f"timed out waiting for {what}"
+            executor.spin_once(timeout_sec=0.001)
+
+    def now_ns():
+        return ros.node.get_clock().now().nanoseconds
+
+    sent = [0]
+
+    def command():
+        commands.publish(twist_stamped([0.5, 0, 0, 0], ros.node.get_clock().now().to_msg(), "base_link"))
+        sent[0] += 1
+
+    def handled():  # commands the node's callback has run for (e-stopped ones included)
+        counters = safety.gate.counters
+        return (counters.accepted + counters.rejected_nonfinite + counters.rejected_out_of_order
+                + counters.rejected_stale + counters.rejected_future)
+
+    ros.node.create_subscription(TwistStamped, "cmd_vel", record, COMMAND_QOS)
+    commands = ros.node.create_publisher(TwistStamped, "liquid_nav/cmd_raw", COMMAND_QOS)
+    estop = ros.node.create_publisher(Bool, "liquid_nav/estop", COMMAND_QOS)
+    try:
+        wait_for(lambda: spin(1) or (safety.count_subscribers("cmd_vel") and commands.get_subscription_count()
+                                      and estop.get_subscription_count()), 20, "discovery")
+        estop.publish(Bool(data=False))  # both ends matched: the node's reader acknowledges it
+        assert estop.wait_for_all_acked(Duration(seconds=20))
+        wait_for(lambda: command() or spin(3) or handled(), 20, "first command handled")
+        spin_until(lambda: handled() == sent[0], "warm-up commands handled")
+        rng = np.random.default_rng(12)
+        trials, queued, after_estop = 300, 0, []  # after_estop: (from t_acked, to the next trial's start)
+        for trial in range(trials):
+            if after_estop:
+                after_estop[-1] = (after_estop[-1][0], now_ns())
+            safety._on_arm(SetBool.Request(data=False), SetBool.Response())
+            assert safety._on_reset_estop(Trigger.Request(), Trigger.Response()).success
+            assert safety._on_arm(SetBool.Request(data=True), SetBool.Response()).success
+            for _ in range(3):  # network commands flowing (the first after arming is ramped from zero)
+                command()
+                spin_until(lambda: handled() == sent[0], "command handled")
+            spin_until(lambda: outputs and np.any(outputs[-1][1]), "a network command on cmd_vel")
+            for _ in range(rng.integers(0, 3)):  # commands that may still be queued when the e-stop arrives
+                command()
+                spin(rng.integers(0, 2))
+            time.sleep(rng.uniform(0, 0.012))  # sometimes the watchdog timer (100 Hz) is due as well
+            estop.publish(Bool(data=True))
+            assert estop.wait_for_all_acked(Duration(seconds=5))
+            t_acked = now_ns()
+            after_estop.append((t_acked, None))
+            spun_first = bool(rng.integers(0, 2))
+            if spun_first:
+                spin(rng.integers(1, 3))
+            for _ in range(rng.integers(1, 4)):  # commands stamped after the e-stop reached the node
+                command()
+                time.sleep(rng.uniform(0, 0.004))
+            queued += not spun_first  # commands waiting behind the e-stop in the node's readers
+            spin_until(lambda: handled() == sent[0] and safety.gate.mode(safety._now()).value == "estop",
+                       "the e-stop and every command of the trial handled (before the e-stop is reset)")
+        time.sleep(0.2)  # the last outputs reach the recorder
+        after_estop[-1] = (after_estop[-1][0], now_ns())
+        with lock:
+            violations = [(trial, round((stamp - start) * 1e-6, 3), c.tolist()) for stamp, c in outputs if np.any(c)
+                          for trial, (start, end) in enumerate(after_estop) if start < stamp < end]
+        assert violations == [], (
+            f"{len(violations)} non-zero commands after the e-stop reached the node (trial, ms after, command), in "
+            f"{len({v[0] for v in violations})} of {trials} trials ({queued} with commands queued behind the e-stop): "
+            f"{violations[:5]}")
+    finally:
+        executor.remove_node(safety)
+        safety.destroy_node()
+
+
+def test_arming_is_refused_while_an_estop_waits_unhandled_in_the_reader(ros):
+    # The node is never spun: the e-stop reaches its DDS reader, but no callback runs for it.
+    safety = SafetyNode(context=ros.context, parameter_overrides=[Parameter(k, value=v) for k, v in LIMITS.items()])
+    estop = ros.node.create_publisher(Bool, "liquid_nav/estop", COMMAND_QOS)
+    try:
+        wait_for(lambda: estop.get_subscription_count() > 0, 20, "e-stop subscriber")
+        estop.publish(Bool(data=True))
+        assert estop.wait_for_all_acked(Duration(seconds=20))
+        response = safety._on_arm(SetBool.Request(data=True), SetBool.Response())
+        assert not response.success and "e-stop" in response.message
+        assert safety.gate.mode(safety._now()).value == "estop"
     finally:
         safety.destroy_node()

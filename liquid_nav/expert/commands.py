@@ -4,9 +4,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
-from liquid_nav.sim.commands import make_env, reporting_world_errors, seed_argument
+from liquid_nav.sim.commands import make_env, output_dir_argument, reporting_world_errors, seed_argument
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -14,7 +13,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                  description="Fly the privileged expert once per world with the onboard camera "
                                              "on; write <world>.mp4 (or .gif when MP4 cannot be written) and "
                                              "<world>_topdown.png into DIR and print a summary.")
-    demo.add_argument("--out", required=True, help="output directory")
+    demo.add_argument("--out", type=output_dir_argument, required=True, help="output directory (created if missing)")
     demo.add_argument("--worlds", nargs="+", default=["forest", "urban"], help="worlds to fly (default: forest urban)")
     demo.add_argument("--seed", type=seed_argument, default=0, help="episode seed (default 0)")
     demo.set_defaults(handler=reporting_world_errors(_demo))
@@ -26,9 +25,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--world", required=True, help="world name or path")
     evaluate.add_argument("--episodes", type=int, default=100, help="number of seeds (default 100)")
     evaluate.add_argument("--start-seed", type=seed_argument, default=0, help="first seed (default 0)")
-    evaluate.add_argument("--min-success", type=float, default=None,
-                          help="exit with status 1 when the success rate is below this fraction")
+    evaluate.add_argument("--min-success", type=_fraction, default=None,
+                          help="exit with status 1 when the success rate is below this fraction (0 to 1)")
     evaluate.set_defaults(handler=reporting_world_errors(_expert_eval))
+
+
+def _fraction(text: str) -> float:
+    """argparse type: a number in [0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 <= value <= 1.0:  # also false for NaN
+        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1] (e.g. 0.9), got {text!r}")
+    return value
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -37,7 +47,7 @@ def _demo(args: argparse.Namespace) -> int:
     from liquid_nav.sim.rollout import run_episode
     from liquid_nav.sim.topdown import save_topdown
 
-    out = Path(args.out)
+    out = args.out
     out.mkdir(parents=True, exist_ok=True)
     failures = 0
     for world in args.worlds:
@@ -87,4 +97,8 @@ def _expert_eval(args: argparse.Namespace) -> int:
           f"{sum(durations) / len(durations):.1f} s simulated; {time.perf_counter() - started:.1f} s wall)")
     for episode in failures:
         print(f"  seed {episode.seed}: {episode.outcome}: {episode.reason}")
-    return 1 if args.min_success is not None and rate < args.min_success else 0
+    if args.min_success is not None and rate < args.min_success:
+        print(f"error: success rate {100 * rate:.1f} % is below --min-success {100 * args.min_success:.1f} %",
+              file=sys.stderr)
+        return 1
+    return 0

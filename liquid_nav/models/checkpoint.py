@@ -10,7 +10,8 @@ Layout (all integers little-endian)::
 
 ``config`` is :meth:`PolicyConfig.to_dict` (it holds the preprocessing constants: input size, channel
 order, normalisation); ``metadata`` is any JSON-serialisable dict (training data summary, metrics ...).
-Files are written to a temporary file in the same directory and renamed into place.
+Files are written to a temporary file in the same directory and renamed into place. Weights holding NaN
+or infinity load unless the caller asks for finite ones (``require_finite``: the inference backends do).
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import json
 import os
 import struct
 from pathlib import Path
-from typing import Any, Dict, NamedTuple, Union
+from typing import Any, Dict, List, NamedTuple, Union
 
 import torch
 
@@ -92,8 +93,12 @@ def _read_header(path: Path, data: bytes) -> Dict[str, Any]:
     return header
 
 
-def load_checkpoint(path: PathLike, map_location: str = "cpu") -> LoadedCheckpoint:
-    """Load a checkpoint into a new :class:`Policy` (eval mode); every failure is a :class:`CheckpointError`."""
+def load_checkpoint(path: PathLike, map_location: str = "cpu", require_finite: bool = False) -> LoadedCheckpoint:
+    """Load a checkpoint into a new :class:`Policy` (eval mode); every failure is a :class:`CheckpointError`.
+
+    ``require_finite`` (what loading for flight passes) also refuses weights holding NaN or infinity,
+    naming the first such tensor; otherwise :func:`non_finite_tensors` tells the caller.
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint file not found")
@@ -124,6 +129,10 @@ def load_checkpoint(path: PathLike, map_location: str = "cpu") -> LoadedCheckpoi
     except Exception as error:  # noqa: BLE001 - any unpickling failure means a bad payload
         raise CheckpointError(f"{path}: cannot read the weights: {error}") from error
     _load_weights(path, policy, state_dict)
+    bad = non_finite_tensors(policy) if require_finite else []
+    if bad:
+        more = f" (and {len(bad) - 1} other tensor(s))" if len(bad) > 1 else ""
+        raise CheckpointError(f"{path}: non-finite weights, refusing to load them for flight: {bad[0]}{more}")
     return LoadedCheckpoint(policy.to(map_location).eval(), dict(header.get("metadata") or {}))
 
 
@@ -142,3 +151,14 @@ def _load_weights(path: Path, policy: Policy, state_dict: Any) -> None:
                               f"unexpected {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}, "
                               f"wrong shapes {wrong_shape[:5]}")
     policy.load_state_dict(state_dict)
+
+
+def non_finite_tensors(policy: Policy) -> List[str]:
+    """``"name: k of n values are NaN or infinite"`` for each weight or buffer of ``policy`` that has any."""
+    found = []
+    for name, tensor in policy.state_dict().items():
+        if tensor.is_floating_point():
+            count = int((~torch.isfinite(tensor)).sum())
+            if count:
+                found.append(f"{name}: {count} of {tensor.numel()} values are NaN or infinite")
+    return found

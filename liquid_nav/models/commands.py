@@ -18,11 +18,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def describe(policy, metadata: dict) -> dict:
-    """Config, parameter counts and wiring statistics of a policy, as a JSON-ready dict."""
+    """Config, parameter counts, wiring statistics and non-finite tensors of a policy, as a JSON-ready dict."""
+    from liquid_nav.models.checkpoint import non_finite_tensors
+
     counts = {name: sum(p.numel() for p in module.parameters())
               for name, module in (("perception", policy.perception), ("head", policy.head), ("total", policy))}
     info = {"config": policy.config.to_dict(), "state_size": policy.state_size, "parameters": counts,
-            "metadata": metadata}
+            "metadata": metadata, "non_finite_tensors": non_finite_tensors(policy)}
     if policy.config.head in ("cfc_ncp", "ltc_ncp"):
         from liquid_nav.models.wiring import build_ncp
 
@@ -33,7 +35,7 @@ def describe(policy, metadata: dict) -> dict:
 
 def _model_info(args: argparse.Namespace) -> int:
     from liquid_nav.models.checkpoint import CheckpointError, load_checkpoint
-    from liquid_nav.models.policy import Policy, PolicyConfig
+    from liquid_nav.models.policy import ConfigError, Policy, PolicyConfig
     from liquid_nav.models.preprocessing import PreprocessingConfig
 
     if args.checkpoint:
@@ -43,9 +45,16 @@ def _model_info(args: argparse.Namespace) -> int:
             print(f"error: {error}", file=sys.stderr)
             return 1
     else:
-        config = PolicyConfig(head=args.head, preprocessing=PreprocessingConfig.preset(args.image_preset))
+        try:
+            config = PolicyConfig(head=args.head, preprocessing=PreprocessingConfig.preset(args.image_preset))
+        except ConfigError as error:
+            print(f"error: --head {args.head!r}: {error}", file=sys.stderr)
+            return 1
         policy, metadata = Policy.from_config(config), {}
     info = describe(policy, metadata)
+    for tensor in info["non_finite_tensors"]:
+        print(f"warning: {args.checkpoint}: non-finite weights (the backends refuse to fly them): {tensor}",
+              file=sys.stderr)
     if args.json:
         print(json.dumps(info, indent=2, sort_keys=True))
         return 0

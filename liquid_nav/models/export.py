@@ -13,6 +13,7 @@ from typing import Optional, Union
 
 import torch
 
+from liquid_nav.files import atomic_write_bytes
 from liquid_nav.models.policy import Policy, PolicyConfig, PolicyStep
 
 INPUT_NAMES = ("image", "state", "dt")
@@ -22,7 +23,8 @@ OPSET = 17
 
 
 def export_step_onnx(policy: Policy, path: Optional[Union[str, Path]] = None) -> bytes:
-    """Export ``policy.step`` (batch 1, eval mode) to ONNX; writes ``path`` if given and returns the model bytes.
+    """Export ``policy.step`` (batch 1, eval mode) to ONNX; writes ``path`` (atomically) if given and returns the
+    model bytes.
 
     The policy's training/eval mode is left as it was.
     """
@@ -48,7 +50,7 @@ def export_step_onnx(policy: Policy, path: Optional[Union[str, Path]] = None) ->
     onnx.checker.check_model(model)
     data = model.SerializeToString()
     if path is not None:
-        Path(path).write_bytes(data)
+        atomic_write_bytes(path, data)
     return data
 
 

@@ -268,6 +268,7 @@ def make_backend(name: str, checkpoint_path: PathLike, device: str = "cpu",
                  cache_dir: Optional[Path] = None, threads: int = 0) -> InferenceBackend:
     """A backend from a checkpoint file, or (onnxruntime / tensorrt) directly from an exported ``.onnx`` file.
 
+    A checkpoint whose weights hold NaN or infinity is refused (:class:`CheckpointError` naming the tensor).
     ``threads`` > 0 caps the CPU threads of the torch / ONNX Runtime backends (0 = library default).
     """
     if name not in BACKEND_NAMES:
@@ -286,5 +287,5 @@ def make_backend(name: str, checkpoint_path: PathLike, device: str = "cpu",
         raise ValueError(f"backend {name!r} needs a liquid_nav checkpoint, not an ONNX file ({path})")
     from liquid_nav.models.checkpoint import load_checkpoint
 
-    policy, _ = load_checkpoint(path)
+    policy, _ = load_checkpoint(path, require_finite=True)
     return make_backend_from_policy(policy, name, device=device, cache_dir=cache_dir, threads=threads)

@@ -10,8 +10,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Dict, Tuple, Union
 
-import yaml
-
+from liquid_nav.files import read_yaml
 from liquid_nav.paths import named_yaml_file, worlds_dir
 from liquid_nav.validation import is_number, is_number_list
 
@@ -101,10 +100,7 @@ def load_vehicle(name_or_path: Union[str, Path]) -> VehicleParams:
     wrong types and non-physical values.
     """
     path = _resolve(name_or_path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
-        raise VehicleFileError(f"{path}: not valid YAML ({error})") from error
+    raw = read_yaml(path, VehicleFileError)
     if not isinstance(raw, dict):
         raise VehicleFileError(f"{path}: expected a mapping of vehicle keys at the top level, got {type(raw).__name__}")
     return _parse(path, raw)

@@ -1,4 +1,4 @@
-"""Image message fields -> RGB arrays for every supported encoding, padding and every bad-input case."""
+"""Image message fields -> RGB arrays for every supported encoding and padding (bad images: tests/bad_inputs)."""
 import numpy as np
 import pytest
 
@@ -55,32 +55,9 @@ def test_accepts_array_and_numpy_buffers():
         np.testing.assert_array_equal(image_to_rgb(height, width, encoding, step, buffer), RGB)
 
 
-@pytest.mark.parametrize(
-    "change, match",
-    [
-        ({"encoding": "rgb16"}, "encoding 'rgb16' is not supported"),
-        ({"encoding": "yuv422"}, "not supported"),
-        ({"encoding": "RGB8"}, "not supported"),
-        ({"step": 59}, "step is 59 bytes"),
-        ({"data": b"\x00" * 100}, "data holds 100 bytes"),
-        ({"height": 13}, "data holds 720 bytes"),
-        ({"width": 4, "step": 12, "data": b"\x00" * 144}, "each side must be at least"),
-    ],
-)
-def test_bad_fields_raise_clear_errors(change, match):
-    fields = dict(zip(("height", "width", "encoding", "step", "data"), encode(RGB, "rgb8")))
-    fields.update(change)
-    with pytest.raises(ImageConversionError, match=match):
-        image_to_rgb(**fields)
-
-
-def test_expected_size_is_enforced_when_configured():
+def test_an_image_of_the_expected_size_passes():
     fields = encode(RGB, "rgb8")
     np.testing.assert_array_equal(image_to_rgb(*fields, limits=ImageSizeLimits(20, 12)), RGB)
-    with pytest.raises(ImageConversionError, match="width is 20; this controller expects 256"):
-        image_to_rgb(*fields, limits=ImageSizeLimits(256, 0))
-    with pytest.raises(ImageConversionError, match="height is 12; this controller expects 144"):
-        image_to_rgb(*fields, limits=ImageSizeLimits(0, 144))
 
 
 @pytest.mark.parametrize("encoding", ["rgb8", "bgr8"])

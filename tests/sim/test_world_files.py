@@ -1,4 +1,4 @@
-"""World files: the shipped worlds load and sample valid scenes; malformed files fail with precise messages."""
+"""World files: the shipped worlds load and sample valid scenes (malformed files: tests/bad_inputs)."""
 import math
 from pathlib import Path
 
@@ -65,10 +65,6 @@ def _write(tmp_path: Path, data) -> Path:
     return path
 
 
-def _urban_data():
-    return yaml.safe_load((worlds_dir() / "urban.yaml").read_text())
-
-
 def _forest_data():
     return yaml.safe_load((worlds_dir() / "forest.yaml").read_text())
 
@@ -81,70 +77,6 @@ def test_a_user_world_without_code_loads_from_a_path(tmp_path):
     spec = load_world(_write(tmp_path, data))
     trunks = [p for p in sample_scene(spec, 0).layout.primitives if p.shape == "cylinder" and p.collision]
     assert spec.name == "sparse" and len(trunks) == 20
-
-
-def _drop(data, *keys):
-    node = data
-    for key in keys[:-1]:
-        node = node[key]
-    del node[keys[-1]]
-
-
-def _set(data, value, *keys):
-    node = data
-    for key in keys[:-1]:
-        node = node[key]
-    node[keys[-1]] = value
-
-
-MALFORMED = [
-    (lambda d: _drop(d, "target"), "'target'", "required"),
-    (lambda d: _set(d, "far", "target", "distance"), "'target.distance'", "[min, max]"),
-    (lambda d: _set(d, [9.0, 3.0], "target", "distance"), "'target.distance'", "min <= max"),
-    (lambda d: _set(d, [1.2, 0.5, 0.3], "ground", "color"), "'ground.color'", "[r, g, b]"),
-    (lambda d: _set(d, "pyramid", "obstacles", "trees", "canopy", "shape"), "'obstacles.trees.canopy.shape'", "one of"),
-    (lambda d: _set(d, 12.5, "obstacles", "trees", "count"), "'obstacles.trees.count'", "an integer"),
-    (lambda d: _set(d, 1, "area", "bogus"), "'area.bogus'", "unknown key"),
-    (lambda d: _set(d, [20.0, 30.0], "obstacles", "trees", "canopy", "base"), "'obstacles.trees.canopy.base'",
-     "canopy base"),
-    (lambda d: _set(d, [[0.1, 0.2]], "obstacles", "props", 0, "parts", 0, "colors"),
-     "'obstacles.props[0].parts[0].colors[0]'", "[r, g, b]"),
-    (lambda d: _set(d, "streets", "start", "placement"), "'start.placement'", "obstacles.streets"),
-    (lambda d: _set(d, [5.0, 80.0], "target", "distance"), "'target.distance'", "inside the area"),
-    (lambda d: _set(d, -0.2, "light", "ambient"), "'light.ambient'", "a number in [0.0, 2.0]"),
-    (lambda d: _set(d, [float("nan"), 0.3], "obstacles", "trees", "trunk_radius"), "'obstacles.trees.trunk_radius'",
-     "finite numbers"),
-    (lambda d: _set(d, [1.2, float("inf")], "start", "height"), "'start.height'", "finite numbers"),
-    (lambda d: _set(d, [0.0, 0.0, 0.0], "light", "direction"), "'light.direction'", "non-zero"),
-    (lambda d: _set(d, {"streets": {**_urban_data()["obstacles"]["streets"], "buildings": {
-        **_urban_data()["obstacles"]["streets"]["buildings"], "per_block": [1.5, 3]}}}, "obstacles"),
-     "'obstacles.streets.buildings.per_block'", "whole numbers"),
-    (lambda d: _set(d, [float("inf"), 0.0, 1.0], "light", "direction"), "'light.direction'", "3 finite numbers"),
-    (lambda d: _set(d, None, "ground"), "'ground'", "a mapping, got nothing"),
-]
-
-
-@pytest.mark.parametrize("mutate, key, expectation", MALFORMED)
-def test_malformed_world_files_name_file_key_and_expectation(tmp_path, mutate, key, expectation):
-    data = _forest_data()
-    mutate(data)
-    path = _write(tmp_path, data)
-    with pytest.raises(WorldFileError) as error:
-        load_world(path)
-    message = str(error.value)
-    assert str(path) in message and key in message and expectation in message
-
-
-def test_invalid_yaml_and_missing_worlds_are_reported(tmp_path):
-    path = _write(tmp_path, "name: [unclosed\n")
-    with pytest.raises(WorldFileError, match="not valid YAML"):
-        load_world(path)
-    with pytest.raises(WorldFileError, match="unknown world 'atlantis'.*forest"):
-        load_world("atlantis")
-    with pytest.raises(WorldFileError, match="not found"):
-        load_world(tmp_path / "missing.yaml")
-    with pytest.raises(WorldFileError, match="a mapping"):
-        load_world(_write(tmp_path, "- just\n- a list\n"))
 
 
 def test_a_world_whose_target_cannot_be_placed_is_reported(tmp_path):

@@ -9,8 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, List, Tuple, Union
 
-import yaml
-
+from liquid_nav.files import read_yaml
 from liquid_nav.paths import named_yaml_file, worlds_dir
 from liquid_nav.sim.worlds.spec import (PLACEMENTS, SHAPES, Color, GroundSpec, LightSpec, PartSpec, PropFamily,
                                         SkySpec, StartSpec, StreetGrid, TargetSpec, TreeFamily, WorldFileError,
@@ -201,11 +200,7 @@ def world_path(name_or_path: Union[str, Path]) -> Path:
 def load_world(name_or_path: Union[str, Path]) -> WorldSpec:
     """Load and validate a world by name or path; raises :class:`WorldFileError` on any problem."""
     path = world_path(name_or_path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        raise WorldFileError(f"{path}: not valid YAML: {error}") from error
-    return parse_world(data, str(path))
+    return parse_world(read_yaml(path, WorldFileError), str(path))
 
 
 def available_worlds() -> List[str]:

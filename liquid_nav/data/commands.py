@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Dict
 
-from liquid_nav.sim.commands import reporting_world_errors, seed_argument
+from liquid_nav.arguments import seed_argument
+from liquid_nav.sim.commands import reporting_world_errors
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -5,7 +5,8 @@ import argparse
 import sys
 import time
 
-from liquid_nav.sim.commands import make_env, output_dir_argument, reporting_world_errors, seed_argument
+from liquid_nav.arguments import output_dir_argument, seed_argument
+from liquid_nav.sim.commands import make_env, reporting_world_errors
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from liquid_nav.sim.commands import os_error_line, output_file_argument
+from liquid_nav.arguments import os_error_line, output_file_argument
 
 CHECK_STEPS = 50
 CHECK_TOLERANCE = 1e-4

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from liquid_nav.sim.commands import seed_argument
+from liquid_nav.arguments import seed_argument
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -129,18 +129,23 @@ def processes(tmp_path):
     group.stop_all()
 
 
-def write_checkpoint(path: Path, nan_weights: bool = False) -> Path:
-    """An untrained small (72x128) cfc_ncp policy checkpoint; ``nan_weights`` makes every output NaN."""
+def write_checkpoint(path: Path, nan_outputs: bool = False) -> Path:
+    """An untrained small (72x128) cfc_ncp policy checkpoint; ``nan_outputs`` makes every output NaN.
+
+    The weights stay finite (flight loading refuses non-finite weights): the feature layer's weights
+    alternate +-3e38, so every feature is inf - inf = NaN for any image that activates the trunk.
+    """
     import torch
 
     from liquid_nav.models.checkpoint import save_checkpoint
     from liquid_nav.models.policy import Policy, PolicyConfig
 
     policy = Policy.from_config(PolicyConfig.small())
-    if nan_weights:
+    if nan_outputs:
         with torch.no_grad():
-            for parameter in policy.parameters():
-                parameter.fill_(float("nan"))
+            weight = policy.perception.dense.weight
+            weight.copy_(torch.where(torch.arange(weight.shape[1]) % 2 == 0, 3e38, -3e38).expand_as(weight))
+            policy.perception.trunk[-2].bias.fill_(1.0)  # the last convolution's outputs are all positive
     return save_checkpoint(path, policy, {"purpose": "ROS tests (untrained)"})
 
 
@@ -151,4 +156,4 @@ def small_checkpoint(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def nan_checkpoint(tmp_path_factory) -> Path:
-    return write_checkpoint(tmp_path_factory.mktemp("ckpt") / "nan.ckpt", nan_weights=True)
+    return write_checkpoint(tmp_path_factory.mktemp("ckpt") / "nan.ckpt", nan_outputs=True)

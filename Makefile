@@ -18,7 +18,7 @@ $(STAMP): setup.py requirements/constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -c requirements/constraints.txt torch==2.13.0
-	$(PY) -m pip install -q -c requirements/constraints.txt -e '.[test,export,ros]'
+	$(PY) -m pip install -q -c requirements/constraints.txt -e '.[test,export,ros,ray]'
 	touch $@
 
 demo: setup

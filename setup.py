@@ -32,6 +32,7 @@ setup(
         ("share/" + PACKAGE + "/launch", glob("launch/*.launch.py")),
         ("share/" + PACKAGE + "/config", glob("config/*.yaml") + glob("config/*.xml")),
         ("share/" + PACKAGE + "/config/train", glob("config/train/*.yaml")),
+        ("share/" + PACKAGE + "/config/eval", glob("config/eval/*.yaml")),
     ]
     + tree_data_files("sim_worlds")
     + tree_data_files("checkpoints"),
@@ -66,6 +67,8 @@ setup(
             "ros-jazzy-lifecycle-msgs",
             "ros-jazzy-diagnostic-msgs",
         ],
+        # the cluster executor of liquid_nav.executor (liquid-nav evaluate --executor ray)
+        "ray": ["ray>=2.9"],
         "test": ["pytest>=7", "pytest-timeout>=2", "onnx>=1.15", "onnxruntime>=1.17", "ncps==1.0.1"],
     },
     zip_safe=True,

@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "liquid_nav.runtime.commands",
     "liquid_nav.data.commands",
     "liquid_nav.train.commands",
+    "liquid_nav.evaluate.commands",
 )
 
 

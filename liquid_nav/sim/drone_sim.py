@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Iterable, Optional, Sequence, Set
+from typing import Callable, Iterable, Optional, Sequence, Set
 
 import pybullet as p
 
@@ -17,6 +17,9 @@ from liquid_nav.sim.camera import CameraConfig, CameraFrame, Lighting, OnboardCa
 from liquid_nav.sim.flight_controller import ControllerGains, VelocityController
 from liquid_nav.sim.quadrotor import Quadrotor, QuadState
 from liquid_nav.sim.vehicle import STANDARD_GRAVITY, VehicleParams, load_vehicle
+
+ForceField = Callable[[float], Sequence[float]]
+"""A world-frame force (N) on the drone's centre of mass as a function of the seconds since ``reset_drone``."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,7 @@ class DroneSimulator:
             camera_config = replace(camera_config, offset=self.vehicle.camera_mount)
         self.camera = OnboardCamera(camera_config)
         self.lighting = Lighting()  # the scene's light for render(); a scene builder sets it from its world
+        self.external_force: Optional[ForceField] = None  # e.g. wind; evaluated and applied every physics step
         self._steps_per_control = round(self.config.physics_hz / self.config.control_hz)
         self._steps_per_update = round(self.config.physics_hz / self.config.flight_controller_hz)
         self._update_dt = self._steps_per_update * physics_dt
@@ -110,6 +114,7 @@ class DroneSimulator:
         self._sampled_height = values[2]
         self._steps_until_update = 0
         self._touched_bodies: Set[int] = set()
+        self._reset_step = self._step_count
 
     def advance(self, command_flu: Sequence[float], duration: Optional[float] = None) -> None:
         """Fly ``command_flu`` = (vx fwd, vy left, vz up m/s, yaw_rate CCW rad/s) for one control period or
@@ -124,8 +129,9 @@ class DroneSimulator:
             steps = max(1, round(duration * self.config.physics_hz))
         client, quadrotor, controller = self.client_id, self.quadrotor, self.controller
         drone, touched = quadrotor.body_id, self._touched_bodies
+        external_force, first_step = self.external_force, self._step_count - self._reset_step
         touched.clear()
-        for _ in range(steps):
+        for step in range(steps):
             if self._steps_until_update == 0:
                 kinematics = quadrotor.kinematics()
                 self._rotor_command = controller.control(
@@ -140,6 +146,8 @@ class DroneSimulator:
                 self._steps_until_update = self._steps_per_update
             self._steps_until_update -= 1
             quadrotor.apply_rotor_speeds(self._rotor_command, self._sampled_velocity_body, self._sampled_height)
+            if external_force is not None:
+                quadrotor.apply_world_force(external_force((first_step + step) / self.config.physics_hz))
             p.stepSimulation(physicsClientId=client)
             contact_points = p.getContactPoints(bodyA=drone, physicsClientId=client)
             if contact_points:

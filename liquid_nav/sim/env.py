@@ -23,23 +23,27 @@ fields of :class:`EnvConfig`::
   Failures: ``collision`` (any contact), ``out_of_bounds`` (outside the world area or above its
   ``max_altitude``), ``timeout`` (episode time >= ``max_episode_seconds``; reported as truncation).
 * Reward: metres of progress towards the target per step, +10 on success, -10 on a failure.
+* Variants (evaluation conditions): ``world`` may be a :class:`WorldSpec` (e.g. ``dataclasses.replace`` of a
+  loaded one), ``scene_edit`` changes every sampled scene, ``disturbance`` pushes the drone (wind).
 """
 from __future__ import annotations
 
 import math
+import os
 from collections import deque
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, Deque, Dict, Optional, Tuple, Union
+from typing import Any, Callable, Deque, Dict, Optional, Protocol, Tuple, Union
 
 import gymnasium as gym
 import numpy as np
 
 from liquid_nav.sim.backdrop import BackdropPainter, shaded_plane_rgb
 from liquid_nav.sim.camera import CameraConfig, Lighting, OnboardCamera
-from liquid_nav.sim.drone_sim import DroneSimulator, SimConfig
+from liquid_nav.sim.drone_sim import DroneSimulator, ForceField, SimConfig
 from liquid_nav.sim.frame_timing import FrameClock, FrameTiming
 from liquid_nav.sim.quadrotor import QuadState
 from liquid_nav.sim.scene_builder import SceneBuilder, check_build_mode
+from liquid_nav.sim.vehicle import VehicleParams
 from liquid_nav.sim.worlds import Scene, WorldSpec, load_world, sample_scene
 
 ENV_ID = "LiquidNav/FlyToTarget-v0"
@@ -64,11 +68,18 @@ class SuccessCriteria:
                              f"0 <= low < high, got {self}")
 
 
+class Disturbance(Protocol):
+    """An external force on the drone (wind), deterministic per episode seed."""
+
+    def episode(self, seed: int, vehicle: VehicleParams) -> ForceField:
+        """The world-frame force (N) of episode ``seed`` as a function of the seconds since its start."""
+
+
 @dataclass(frozen=True)
 class EnvConfig:
     """Everything a ``FlyToTargetEnv`` is built from."""
 
-    world: str = "forest"  # name in sim_worlds/ or path to a world YAML file
+    world: Union[str, WorldSpec] = "forest"  # name in sim_worlds/, path to a world YAML file, or a WorldSpec
     camera: Union[str, CameraConfig] = "default"  # preset name ("default" 256x144, "small" 128x72) or config
     vehicle: str = "x500"
     control_hz: float = 30.0  # frame rate when timing is None (must divide physics_hz)
@@ -80,9 +91,18 @@ class EnvConfig:
     # None: frames exactly at control_hz. A FrameTiming or preset name ("jitter30", ...) overrides control_hz,
     # which must then be left at its default or equal the timing's rate_hz.
     timing: Union[None, str, FrameTiming] = None
+    # Applied to every sampled scene (e.g. rotate the target); picklable when envs are built in worker processes.
+    scene_edit: Optional[Callable[[Scene], Scene]] = None
+    disturbance: Optional[Disturbance] = None  # None: still air
 
     def __post_init__(self) -> None:
         check_build_mode(self.build_mode, "EnvConfig.build_mode")
+        if not isinstance(self.world, (str, os.PathLike, WorldSpec)):
+            raise ValueError(f"EnvConfig.world must be a world name, a path or a WorldSpec, got {self.world!r}")
+        if not (self.scene_edit is None or callable(self.scene_edit)):
+            raise ValueError(f"EnvConfig.scene_edit must be None or a callable Scene -> Scene, got {self.scene_edit!r}")
+        if not (self.disturbance is None or callable(getattr(self.disturbance, "episode", None))):
+            raise ValueError(f"EnvConfig.disturbance must be None or have episode(seed, vehicle), got {self.disturbance!r}")
         if not self.max_episode_seconds > 0:
             raise ValueError(f"EnvConfig.max_episode_seconds must be > 0, got {self.max_episode_seconds!r}")
         if not isinstance(self.success, SuccessCriteria):
@@ -128,7 +148,8 @@ class FlyToTargetEnv(gym.Env):
         self.config = replace(config or EnvConfig(), **overrides)
         self.timing = self.config.frame_timing()
         self.render_mode = render_mode
-        self.world: WorldSpec = load_world(self.config.world)
+        world = self.config.world
+        self.world: WorldSpec = world if isinstance(world, WorldSpec) else load_world(world)
         # Depth is always rendered: where it is empty (beyond the far plane) the env paints the sky colour.
         camera_config = replace(self.config.camera_config(), depth=True)
         self.sim = DroneSimulator(SimConfig(vehicle=self.config.vehicle, physics_hz=self.config.physics_hz,
@@ -179,8 +200,12 @@ class FlyToTargetEnv(gym.Env):
         else:
             scene_seed = int(self.np_random.integers(0, 2**31 - 1))
         self.scene = sample_scene(self.world, scene_seed)
+        if self.config.scene_edit is not None:
+            self.scene = self.config.scene_edit(self.scene)
         self.builder.load(self.scene)
         self.sim.reset_drone(self.scene.start_position, self.scene.start_yaw)
+        disturbance = self.config.disturbance
+        self.sim.external_force = None if disturbance is None else disturbance.episode(scene_seed, self.sim.vehicle)
         self._episode_start_step = self.sim.physics_steps
         self._clock = FrameClock(self.timing, self.config.physics_hz, scene_seed)
         self._pending.clear()

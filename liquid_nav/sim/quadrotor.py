@@ -213,6 +213,12 @@ class Quadrotor:
         p.applyExternalForce(self.body_id, -1, force, _ORIGIN, p.LINK_FRAME, physicsClientId=client)
         p.applyExternalTorque(self.body_id, -1, (torque_x, torque_y, torque_z), p.LINK_FRAME, physicsClientId=client)
 
+    def apply_world_force(self, force: Sequence[float]) -> None:
+        """Add a world-frame force (N) at the centre of mass for the next ``stepSimulation`` (e.g. wind)."""
+        client = self.client_id
+        position, _ = p.getBasePositionAndOrientation(self.body_id, physicsClientId=client)
+        p.applyExternalForce(self.body_id, -1, [float(v) for v in force], position, p.WORLD_FRAME, physicsClientId=client)
+
     def _ground_effect_factor(self, height: float) -> float:
         """Cheeseman-Bennett in-ground-effect thrust multiplier 1 / (1 - (R / 4h)^2), capped."""
         cap = self.params.ground_effect_max_factor

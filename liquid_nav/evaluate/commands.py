@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from liquid_nav.arguments import seed_argument
+from liquid_nav.arguments import output_dir_argument, seed_argument
 from liquid_nav.sim.commands import reporting_world_errors
 
 EXAMPLES = """examples:
@@ -56,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--ray-address", help="Ray cluster address (default: start a local one; auto: find one)")
     evaluate.add_argument("--no-media", action="store_true", help="skip videos, saliency maps and bags")
     evaluate.add_argument("--list-conditions", action="store_true", help="print the condition families and exit")
-    evaluate.add_argument("--out", help="run directory (created; an existing one is resumed)")
+    evaluate.add_argument("--out", type=output_dir_argument, help="run directory (created; an existing one is resumed)")
     evaluate.set_defaults(handler=reporting_world_errors(reporting_experiment_errors(_evaluate)))
 
     report = subparsers.add_parser("report", help="write results.json, episodes.csv, report.md and plots of a run",
@@ -95,7 +95,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     experiment = load_experiment(args.experiment, models=args.model, worlds=args.world, conditions=conditions,
                                  episodes=args.episodes, first_seed=args.first_seed, backend=args.backend,
                                  camera=args.camera, max_episode_seconds=args.max_episode_seconds)
-    report = evaluate(experiment, Path(args.out), workers=args.workers, executor=args.executor,
+    report = evaluate(experiment, args.out, workers=args.workers, executor=args.executor,
                       ray_address=args.ray_address, media=not args.no_media)
     print(f"wrote {report}")
     return 0

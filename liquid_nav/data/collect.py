@@ -9,7 +9,6 @@ workers, and an interrupted collection continues where it stopped (finished epis
 from __future__ import annotations
 
 import hashlib
-import multiprocessing
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 import numpy as np
 
 from liquid_nav import __version__
+from liquid_nav.executor import map_unordered
 from liquid_nav.expert import PrivilegedExpert
 from liquid_nav.sim.env import EnvConfig, FlyToTargetEnv
 from liquid_nav.sim.rollout import EpisodeRecord, Info, run_episode
@@ -146,18 +146,15 @@ def _collect_one(seed: int) -> Tuple[EpisodeRecord, Dict[str, Any]]:
     return record, metadata
 
 
-def _records(config: CollectConfig, seeds: List[int]) -> Iterator[Tuple[EpisodeRecord, Dict[str, Any]]]:
-    if config.workers <= 1:
-        _init_worker(config)
-        try:
-            yield from map(_collect_one, seeds)
-        finally:
-            _worker["env"].close()
-            _worker.clear()
-        return
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(config.workers, initializer=_init_worker, initargs=(config,)) as pool:
-        yield from pool.imap_unordered(_collect_one, seeds)
+def _close_worker() -> None:
+    _worker["env"].close()
+    _worker.clear()
+
+
+def _records(config: CollectConfig, seeds: List[int], executor: str,
+             ray_address: Optional[str]) -> Iterator[Tuple[EpisodeRecord, Dict[str, Any]]]:
+    return map_unordered(_collect_one, seeds, config.workers, _init_worker, (config,), executor=executor,
+                         ray_address=ray_address, finalizer=_close_worker)
 
 
 @dataclass
@@ -169,8 +166,13 @@ class CollectSummary:
     wall_seconds: float
 
 
-def collect(config: CollectConfig, out: Path, progress: bool = True) -> CollectSummary:
-    """Collect ``config.seeds()`` into the store at ``out``, skipping episodes it already holds."""
+def collect(config: CollectConfig, out: Path, progress: bool = True, executor: str = "local",
+            ray_address: Optional[str] = None) -> CollectSummary:
+    """Collect ``config.seeds()`` into the store at ``out``, skipping episodes it already holds.
+
+    Episodes are flown by ``config.workers`` workers of the package's executor (``local`` process pool or
+    ``ray``, ``liquid_nav.executor``); this process is the only writer of the store.
+    """
     from tqdm import tqdm
 
     from liquid_nav.data.store import EpisodeStore
@@ -182,7 +184,7 @@ def collect(config: CollectConfig, out: Path, progress: bool = True) -> CollectS
     started = time.perf_counter()
     written = successes = frames = 0
     with tqdm(total=len(todo), desc=f"collect {world}", unit="episode", disable=not progress) as bar:
-        for record, metadata in _records(config, todo):
+        for record, metadata in _records(config, todo, executor, ray_address):
             store.write(episode_id(world, record.seed), record, metadata)
             written += 1
             successes += record.success

@@ -28,6 +28,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     collect.add_argument("--noise", type=float, nargs=2, metavar=("MIN", "MAX"), default=(0.0, 0.6),
                          help="range of the per-episode recovery noise strength (default 0 0.6; 0 0 = clean)")
     collect.add_argument("--max-episode-seconds", type=float, default=30.0, help="episode timeout (default 30)")
+    collect.add_argument("--executor", default="local", choices=["local", "ray"],
+                         help="where the workers run: a local process pool (default) or a Ray cluster")
+    collect.add_argument("--ray-address", help="Ray cluster address (default: start or join a local one)")
     collect.add_argument("--no-progress", action="store_true", help="no progress bar")
     collect.set_defaults(handler=reporting_world_errors(_reporting_errors(_collect)))
 
@@ -118,7 +121,8 @@ def _collect(args: argparse.Namespace) -> int:
     config = collect_config(args.world, args.episodes, args.first_seed, args.workers, camera=args.camera,
                             noise=NoiseConfig(strength=tuple(args.noise)), timing=args.timing,
                             max_episode_seconds=args.max_episode_seconds)
-    summary = collect(config, Path(args.out), progress=not args.no_progress)
+    summary = collect(config, Path(args.out), progress=not args.no_progress, executor=args.executor,
+                      ray_address=args.ray_address)
     print(f"{args.out}: wrote {summary.written} episodes ({summary.frames} frames, {summary.successes} expert "
           f"successes), kept {summary.skipped} already there; {summary.wall_seconds:.1f} s, "
           f"{summary.frames / max(summary.wall_seconds, 1e-9):.0f} frames/s")

@@ -31,6 +31,8 @@ bench: setup
 	$(PY) bench/sim.py
 	$(PY) bench/models.py
 	bash scripts/isolated.sh $(PY) bench/ros.py
+	PYTHONPATH=. $(PY) bench/train.py
+	PYTHONPATH=. $(PY) bench/evaluate.py
 
 clean-venv:
 	rm -rf $(VENV)

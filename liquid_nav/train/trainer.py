@@ -185,9 +185,9 @@ class Trainer:
         config = self.config
         seed = [config.seed, 0x57E9, self.step]
         batch = self.train_set.batch(self._batch_indices(), np.random.default_rng(seed))
-        images, dts, labels = self._tensors(batch)
         generator = torch.Generator().manual_seed(int(np.random.default_rng(seed).integers(2**62)))
-        images = augment_windows(images.cpu(), config.augment, generator).to(self.device)
+        batch["images"] = augment_windows(torch.from_numpy(batch["images"]), config.augment, generator).numpy()
+        images, dts, labels = self._tensors(batch)  # one copy to the device, after the CPU augmentation
         torch.manual_seed(int(np.random.default_rng(seed + [1]).integers(2**62)))  # dropout
         self.policy.train()
         loss, final_state, features = self._loss(images, dts, labels)

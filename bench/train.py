@@ -6,8 +6,9 @@ Prints
 * loader windows/s (windows cut from the in-memory episodes + augmentation) against the training step's
   own consumption;
 * full-pipeline training frames/s per head at 72x128 and 144x256 (B8, L32, the Trainer's own step:
-  frame drops, augmentation, BPTT, clipping, AdamW), with an ncps 1.0.1 CfC on the same NCP wiring
-  swapped in as the anchor head, and with the perception in channels_last memory format.
+  frame drops, augmentation, BPTT, clipping, AdamW): unoptimised (NCHW, eager), with the perception in
+  channels_last memory format, and channels_last + ``torch.compile`` of the perception (the quick preset's
+  setting), per head, with an ncps 1.0.1 CfC on the same NCP wiring swapped in as the anchor head.
 
 Anchors: ~540 frames/s (72x128) and ~75 frames/s (144x256) for the unoptimised full policy at B8 L32 on
 2 threads (measured before this pipeline existed). Goals: collection overhead <= 25 %; 2 workers >= 1.7x
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Dict
 
 import torch
+from table import record
 
 ANCHOR_FRAMES_PER_S = {"72x128": 540.0, "144x256": 75.0}
 
@@ -53,7 +55,7 @@ def bench_collection(episodes: int, root: Path) -> Dict[str, float]:
     return figures
 
 
-def _trainer(store: Path, run: Path, head: str, size: str, channels_last: bool = False):
+def _trainer(store: Path, run: Path, head: str, size: str, channels_last: bool = True, compile: bool = False):
     from liquid_nav.models.preprocessing import PreprocessingConfig
     from liquid_nav.train.config import load_train_config
     from liquid_nav.train.trainer import Trainer
@@ -62,11 +64,8 @@ def _trainer(store: Path, run: Path, head: str, size: str, channels_last: bool =
     height, width = (72, 128) if size == "72x128" else (144, 256)
     policy = replace(config.policy, head=head, preprocessing=PreprocessingConfig(height=height, width=width))
     config = replace(config, policy=policy, batch_size=8, window=32, stride=4, validation_fraction=0.0,
-                     steps=10**6, threads=2, include_failed=True)
-    trainer = Trainer(config, store, run)
-    if channels_last:
-        trainer.policy.perception.to(memory_format=torch.channels_last)
-    return trainer
+                     steps=10**6, threads=2, include_failed=True, channels_last=channels_last, compile=compile)
+    return Trainer(config, store, run)
 
 
 def _swap_in_ncps_head(trainer) -> None:
@@ -94,7 +93,8 @@ def _swap_in_ncps_head(trainer) -> None:
 
 
 def train_rate(trainer, steps: int) -> float:
-    trainer._train_step()  # warm-up
+    trainer._train_step()  # warm-up (and compilation)
+    trainer._train_step()
     started = time.perf_counter()
     for _ in range(steps):
         trainer._train_step()
@@ -128,15 +128,15 @@ def main() -> None:
         store = root / "workers2"
         rows = []
         for size in ("72x128", "144x256"):
-            for head, variant in (("cfc_ncp", ""), ("lstm", ""), ("ltc_ncp", ""), ("cfc_ncp", "ncps"),
-                                  ("cfc_ncp", "channels_last")):
+            for head, variant in (("cfc_ncp", "unoptimised"), ("cfc_ncp", "channels_last"), ("cfc_ncp", "compiled"),
+                                  ("lstm", "channels_last"), ("ltc_ncp", "channels_last"), ("cfc_ncp", "ncps")):
                 if size == "144x256" and head == "ltc_ncp":
                     continue
                 trainer = _trainer(store, root / f"run-{size}-{head}-{variant}", head, size,
-                                   channels_last=variant == "channels_last")
+                                   channels_last=variant != "unoptimised", compile=variant == "compiled")
                 if variant == "ncps":
                     _swap_in_ncps_head(trainer)
-                rows.append((size, head if not variant else f"{head} ({variant})", train_rate(trainer, args.steps)))
+                rows.append((size, f"{head} ({variant})", train_rate(trainer, args.steps)))
         loader = loader_rate(_trainer(store, root / "loader", "cfc_ncp", "72x128"))
 
     print(f"collection ({args.episodes} forest episodes, 256x144 camera, expert + recovery noise):")
@@ -146,15 +146,34 @@ def main() -> None:
     print(f"  collection overhead vs bare loop (1 worker): {100 * (collection['bare'] / collection['workers1'] - 1):+.0f} %"
           f"   target <= 25 %")
     print(f"  2 workers / 1 worker: {collection['workers2'] / collection['workers1']:.2f}x   target >= 1.7x")
+    overhead = collection["bare"] / collection["workers1"] - 1
+    record("train", "collection frames/s, 1 worker", collection["workers1"], "frames/s", collection["bare"],
+           "bare expert loop", "overhead <= 25 %", overhead <= 0.25)
+    record("train", "collection frames/s, 2 workers", collection["workers2"], "frames/s", collection["workers1"],
+           "1 worker", ">= 1.7x", collection["workers2"] >= 1.7 * collection["workers1"])
     print("training, full pipeline (B8 L32, 2 threads, frames/s):")
     rates = {}
     for size, label, rate in rows:
         rates[(size, label)] = rate
         print(f"  {size:8s} {label:22s} {rate:8.0f}   vs unoptimised anchor {ANCHOR_FRAMES_PER_S[size]:.0f}: "
               f"{rate / ANCHOR_FRAMES_PER_S[size]:.2f}x")
-    print(f"  cfc_ncp / lstm at 72x128: {rates[('72x128', 'cfc_ncp')] / rates[('72x128', 'lstm')]:.2f}   target >= 0.8")
-    print(f"  cfc_ncp vs ncps CfC head at 72x128: {rates[('72x128', 'cfc_ncp')] / rates[('72x128', 'cfc_ncp (ncps)')]:.2f}x")
-    consumed = rates[("72x128", "cfc_ncp")] / 32
+    for size in ("72x128", "144x256"):
+        speedup = rates[(size, "cfc_ncp (compiled)")] / rates[(size, "cfc_ncp (unoptimised)")]
+        print(f"  {size}: optimised (channels_last + compile) / unoptimised, same run: {speedup:.2f}x   target >= 2x")
+    head_ratio = rates[("72x128", "cfc_ncp (channels_last)")] / rates[("72x128", "lstm (channels_last)")]
+    print(f"  cfc_ncp / lstm at 72x128: {head_ratio:.2f}   target >= 0.8")
+    ncps_ratio = rates[("72x128", "cfc_ncp (channels_last)")] / rates[("72x128", "cfc_ncp (ncps)")]
+    print(f"  cfc_ncp vs ncps CfC head at 72x128: {ncps_ratio:.2f}x")
+    for size in ("72x128", "144x256"):
+        optimised, plain = rates[(size, "cfc_ncp (compiled)")], rates[(size, "cfc_ncp (unoptimised)")]
+        record("train", f"train frames/s {size} cfc_ncp (quick preset)", optimised, "frames/s", plain,
+               "unoptimised, same run", ">= 2x", optimised >= 2 * plain)
+        record("train", f"train frames/s {size} cfc_ncp (quick preset)", optimised, "frames/s",
+               ANCHOR_FRAMES_PER_S[size], "anchor (other machine state)")
+    record("train", "cfc_ncp / lstm train frames/s 72x128", head_ratio, "", None, "", ">= 0.8", head_ratio >= 0.8)
+    consumed = rates[("72x128", "cfc_ncp (compiled)")] / 32
+    record("train", "loader windows/s 72x128", loader, "windows/s", consumed, "consumed by training", "> 1x",
+           loader > consumed)
     print(f"loader: {loader:.0f} windows/s (72x128, with augmentation) vs {consumed:.1f} windows/s consumed by "
           f"cfc_ncp training: {loader / consumed:.0f}x headroom")
 

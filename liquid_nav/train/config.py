@@ -77,6 +77,8 @@ class TrainConfig:
     seed: int = 0
     threads: int = 2
     device: str = "cpu"
+    channels_last: bool = True  # perception convolutions in NHWC memory (measured faster on CPU, bench/train.py)
+    compile: bool = False  # torch.compile the perception for the training step (needs a C++ compiler; ~40 s once)
 
     def to_dict(self) -> Dict[str, Any]:
         data = asdict(self)
@@ -135,6 +137,8 @@ def parse_train_config(data: Any, source: str) -> TrainConfig:
         seed=root.number("seed", default=default.seed, low=0, integer=True),
         threads=root.number("threads", default=default.threads, low=0, high=1024, integer=True),
         device=root.text("device", default=default.device),
+        channels_last=root.flag("channels_last", default.channels_last),
+        compile=root.flag("compile", default.compile),
     )
     root.finish()
     if config.burn_in >= config.window:

@@ -100,6 +100,11 @@ class Trainer:
         else:
             self.policy = Policy.from_config(config.policy)
         self.policy.to(self.device)
+        if config.channels_last:
+            self.policy.perception.to(memory_format=torch.channels_last)
+        # The training step's perception: compiled for the one training batch shape; validation, checkpoints and
+        # closed-loop checks use the module itself (same parameters, no recompilation for other shapes).
+        self._train_perception = torch.compile(self.policy.perception, dynamic=False) if config.compile else None
         self.optimizer = torch.optim.AdamW(self.policy.parameters(), lr=config.optim.lr,
                                            weight_decay=config.optim.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
@@ -175,8 +180,8 @@ class Trainer:
         labels = torch.from_numpy(batch["labels"]).to(self.device)
         return images, dts, labels
 
-    def _loss(self, images, dts, labels):
-        commands, final_state, features = self.policy.sequence_with_features(images, dts)
+    def _loss(self, images, dts, labels, perception=None):
+        commands, final_state, features = self.policy.sequence_with_features(images, dts, perception=perception)
         burn = self.config.burn_in
         error = (commands[:, burn:] - labels[:, burn:]) / self.output_scale
         return error.pow(2).mean(), final_state, features
@@ -190,7 +195,7 @@ class Trainer:
         images, dts, labels = self._tensors(batch)  # one copy to the device, after the CPU augmentation
         torch.manual_seed(int(np.random.default_rng(seed + [1]).integers(2**62)))  # dropout
         self.policy.train()
-        loss, final_state, features = self._loss(images, dts, labels)
+        loss, final_state, features = self._loss(images, dts, labels, self._train_perception)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         cnn_grad = _grad_norm(self.policy.perception.parameters())

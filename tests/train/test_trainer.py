@@ -31,7 +31,8 @@ def tiny(head="cfc_ncp", **overrides):
     policy = replace(config.policy, head=head, units=16, backbone_units=16)
     values = dict(policy=policy, window=8, stride=8, batch_size=2, steps=3, validate_every=2, checkpoint_every=2,
                   log_every=1, validation_fraction=0.25, validation_windows=4, threads=1,
-                  include_failed=True)  # 2 s episodes time out: they still teach
+                  include_failed=True,  # 2 s episodes time out: they still teach
+                  compile=False)  # compiling costs ~40 s; test_compiled_step_equals_the_plain_step covers it
     values.update(overrides)
     return replace(config, **values)
 
@@ -49,6 +50,18 @@ def test_every_head_trains_and_logs_its_diagnostics(store, tmp_path, head):
     assert policy.config.head == head and metadata["train_config"]["steps"] == 3
     assert metadata["data"]["train_episodes"] == 3 and metadata["data"]["worlds"] == ["forest"]
     assert (tmp_path / "checkpoints" / "0000002" / "policy.lnav").is_file()
+
+
+def test_compiled_step_equals_the_plain_step(store, tmp_path):
+    plain = Trainer(tiny(), store, tmp_path / "plain")
+    compiled = Trainer(tiny(compile=True), store, tmp_path / "compiled")
+    compiled.policy.load_state_dict(plain.policy.state_dict())
+    figures = [trainer._train_step() for trainer in (plain, compiled)]
+    assert figures[1]["loss"] == pytest.approx(figures[0]["loss"], rel=1e-4)
+    assert figures[1]["cnn_grad_norm"] == pytest.approx(figures[0]["cnn_grad_norm"], rel=1e-3)
+    for (name, a), b in zip(plain.policy.state_dict().items(), compiled.policy.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-5), name
+    assert list(compiled.policy.state_dict()) == list(plain.policy.state_dict())  # checkpoints keep their keys
 
 
 def test_killed_and_resumed_training_equals_one_uninterrupted_run(store, tmp_path):

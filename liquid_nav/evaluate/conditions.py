@@ -114,6 +114,10 @@ def _brightness(shift: float, rng: np.random.Generator) -> FrameFilter:
     return lambda frame: _u8(frame.astype(np.float32) + 255.0 * shift)
 
 
+def _exposure(gain: float, rng: np.random.Generator) -> FrameFilter:
+    return lambda frame: _u8(frame.astype(np.float32) * gain)
+
+
 def _contrast(reduction: float, rng: np.random.Generator) -> FrameFilter:
     def apply(frame: np.ndarray) -> np.ndarray:
         mean = float(frame.mean())
@@ -303,6 +307,8 @@ def _family_list() -> List[Family]:
                "Gaussian noise on every pixel, fresh each frame", _noise, (0.0, 255.0)),
         Family("brightness", "image", "shift (fraction of 255)", 0.0, (-0.4, -0.2, 0.2, 0.4),
                "every pixel shifted by level x 255", _brightness, (-1.0, 1.0)),
+        Family("exposure", "image", "gain", 1.0, (0.6, 0.8, 1.2, 1.4),
+               "every pixel multiplied by the gain (under- and over-exposure)", _exposure, (0.01, 10.0)),
         Family("contrast", "image", "reduction (0-1)", 0.0, (0.25, 0.5, 0.75),
                "pixels pulled towards the frame mean (haze-like)", _contrast, (0.0, 1.0)),
         Family("saturation", "image", "reduction (0-1)", 0.0, (0.25, 0.5, 0.75, 1.0),

@@ -134,7 +134,7 @@ class EpisodeRunner:
             from liquid_nav.runtime.backends import make_backend
 
             backend = make_backend(self.experiment.backend, model.source, threads=self.threads)
-            self._policies[model.label] = BackendPilot(backend)
+            self._policies[model.label] = BackendPilot(backend, safety=self.experiment.safety_config())
         return self._policies[model.label]
 
     def close(self) -> None:

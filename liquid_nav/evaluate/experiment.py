@@ -28,6 +28,7 @@ import yaml
 from liquid_nav.evaluate.conditions import NOMINAL, Condition, ConditionError, conditions_from_yaml
 from liquid_nav.paths import config_dir, named_yaml_file
 from liquid_nav.runtime.backends import BACKEND_NAMES
+from liquid_nav.runtime.safety import SafetyConfig, load_safety_config
 from liquid_nav.sim.env import EnvConfig
 from liquid_nav.sim.worlds import WorldFileError, load_world, world_path
 from liquid_nav.validation import MappingReader
@@ -141,6 +142,7 @@ class ExperimentConfig:
     max_episode_seconds: float = 40.0
     samples: SampleConfig = field(default_factory=SampleConfig)
     name: str = "evaluation"
+    safety: str = "sim"  # the safety gate policies fly behind: sim (config/sim.yaml), none, or a params file
 
     def __post_init__(self) -> None:
         if not self.models:
@@ -159,6 +161,7 @@ class ExperimentConfig:
             raise ExperimentError(f"camera {self.camera!r}: expected one of {list(CAMERAS)}")
         if not self.max_episode_seconds > 0:
             raise ExperimentError(f"max_episode_seconds must be > 0, got {self.max_episode_seconds}")
+        self.safety_config()  # a bad safety params file fails now
         object.__setattr__(self, "conditions", tuple(dict.fromkeys(c for c in self.conditions if c != NOMINAL)))
         names = [world_label(world) for world in self.worlds]
         if len(set(names)) != len(names):
@@ -202,13 +205,25 @@ class ExperimentConfig:
         except (ConditionError, ValueError) as problem:
             raise ExperimentError(f"condition {condition.label} in world {world}: {problem}") from None
 
+    def safety_config(self) -> Optional[SafetyConfig]:
+        """The gate between a policy and the vehicle, as ``safety_node`` runs it (None: ``safety: none``)."""
+        if self.safety == "none":
+            return None
+        path = config_dir() / "sim.yaml" if self.safety == "sim" else Path(self.safety)
+        try:
+            return load_safety_config(path)
+        except ValueError as problem:
+            raise ExperimentError(f"safety {self.safety!r}: {problem}") from None
+
     def is_sample(self, task: EpisodeTask) -> bool:
         return task.condition.label in self.samples.conditions and task.seed < self.first_seed + self.samples.seeds
 
     # --- identity -----------------------------------------------------------------------------------
     def settings(self) -> Dict[str, Any]:
         """What every episode's outcome depends on besides its cell and seed: a run directory holds one setting."""
+        safety = self.safety_config()
         return {"backend": self.backend, "camera": self.camera, "max_episode_seconds": self.max_episode_seconds,
+                "safety": asdict(safety) if safety is not None else None,
                 "models": {model.label: model.fingerprint() for model in self.flown_models()},
                 "worlds": {world_label(world): _world_fingerprint(world) for world in self.worlds}}
 
@@ -217,7 +232,7 @@ class ExperimentConfig:
         return {"name": self.name, "models": [asdict(model) for model in self.models], "worlds": list(self.worlds),
                 "conditions": [condition_to_dict(condition) for condition in self.conditions],
                 "episodes": self.episodes, "first_seed": self.first_seed, "backend": self.backend,
-                "camera": self.camera, "max_episode_seconds": self.max_episode_seconds,
+                "camera": self.camera, "max_episode_seconds": self.max_episode_seconds, "safety": self.safety,
                 "samples": {"seeds": self.samples.seeds, "conditions": list(self.samples.conditions)}}
 
 
@@ -250,7 +265,7 @@ def experiment_from_dict(data: Dict[str, Any]) -> ExperimentConfig:
         models=tuple(ModelSpec(**model) for model in data["models"]), worlds=tuple(data["worlds"]),
         conditions=tuple(condition_from_dict(item) for item in data["conditions"]), episodes=data["episodes"],
         first_seed=data["first_seed"], backend=data["backend"], camera=data["camera"],
-        max_episode_seconds=data["max_episode_seconds"],
+        max_episode_seconds=data["max_episode_seconds"], safety=data.get("safety", "none"),  # older runs: no gate
         samples=SampleConfig(data["samples"]["seeds"], tuple(data["samples"]["conditions"])), name=data["name"])
 
 
@@ -301,6 +316,7 @@ def load_experiment(name_or_path: Union[str, Path, None] = None, models: Sequenc
         max_episode_seconds=root.number("max_episode_seconds", default=default["max_episode_seconds"].default,
                                         low=0.1),
         samples=_samples(samples) if samples else SampleConfig(),
+        safety=root.text("safety", default=default["safety"].default),
     )
     root.finish()
     values.update({key: tuple(value) if isinstance(value, list) else value
@@ -319,9 +335,9 @@ def _samples(node: MappingReader) -> SampleConfig:
 
 def settings_difference(stored: Dict[str, Any], current: Dict[str, Any]) -> Optional[str]:
     """Why a run directory's stored settings cannot take episodes of ``current`` (None: they can)."""
-    for key in ("backend", "camera", "max_episode_seconds"):
-        if stored[key] != current[key]:
-            return f"{key} was {stored[key]!r}, now {current[key]!r}"
+    for key in ("backend", "camera", "max_episode_seconds", "safety"):
+        if stored.get(key) != current[key]:
+            return f"{key} was {stored.get(key)!r}, now {current[key]!r}"
     for group in ("models", "worlds"):
         for label, fingerprint in current[group].items():
             if label in stored[group] and stored[group][label] != fingerprint:

@@ -8,6 +8,7 @@ from typing import Callable, List, Optional
 import numpy as np
 
 from liquid_nav.runtime.controller_core import ControllerCore, FrameBackend, StepResult
+from liquid_nav.runtime.safety import SafetyConfig, SafetyGate
 from liquid_nav.sim.rollout import Info, Pilot, stamp_ns
 from liquid_nav.stamps import DtRule
 
@@ -21,19 +22,36 @@ class BackendPilot:
     stamps by the package's dt rule, the recurrent state carried for the whole episode (reset only at
     ``reset`` or when the stamps break), non-finite outputs rejected. A rejected frame gives the zero
     command, which is what the safety layer sends when no fresh command arrives.
+
+    With ``safety``, every command then passes the safety node's own :class:`SafetyGate` (clamps and rate
+    limits), armed at the episode's first frame, on the frame clock: what ``sim_node`` + ``controller_node``
+    + ``safety_node`` fly in lock-step (``docs/ros.md``).
     """
 
-    def __init__(self, backend: FrameBackend, rule: Optional[DtRule] = None) -> None:
+    def __init__(self, backend: FrameBackend, rule: Optional[DtRule] = None,
+                 safety: Optional[SafetyConfig] = None) -> None:
         self.core = ControllerCore(backend, rule)
+        self.safety = safety
+        self.gate: Optional[SafetyGate] = None
         self.last_result: Optional[StepResult] = None
 
     def reset(self, info: Info) -> None:
         self.core.reset("new episode")
+        self.gate = SafetyGate(self.safety) if self.safety is not None else None
 
     def act(self, observation: np.ndarray, info: Info) -> np.ndarray:
-        self.last_result = self.core.process(observation, stamp_ns(info))
+        stamp = stamp_ns(info)
+        self.last_result = self.core.process(observation, stamp)
         command = self.last_result.command
-        return command if command is not None else np.zeros(4, dtype=np.float32)
+        if self.gate is None:
+            return command if command is not None else np.zeros(4, dtype=np.float32)
+        now = stamp * 1e-9
+        if not self.gate.armed:
+            self.gate.arm(now)
+        output = self.gate.on_command(command, now, now) if command is not None else None
+        if output is None:  # a rejected frame: what the watchdog sends (hold), as the safety node would
+            output = self.gate.tick(now).output
+        return (output.command if output is not None else np.zeros(4)).astype(np.float32)
 
 
 class EvaluatedPilot:

@@ -75,6 +75,27 @@ class SafetyConfig:
             )
 
 
+def load_safety_config(params_file, node: str = "safety_node") -> SafetyConfig:
+    """The ``SafetyConfig`` a ROS 2 params file gives ``node`` (``/**/safety_node: ros__parameters: ...``).
+
+    Keys that are not safety limits (topics, rates of the node itself) are ignored; missing ones keep their
+    defaults. A file without that node's section, or with a bad value, raises ValueError naming the file.
+    """
+    from liquid_nav.files import read_yaml
+
+    document = read_yaml(params_file, ValueError)
+    sections = [body for key, body in (document or {}).items()
+                if isinstance(key, str) and key.rsplit("/", 1)[-1] == node and isinstance(body, dict)]
+    if not sections or not isinstance(sections[0].get("ros__parameters"), dict):
+        raise ValueError(f"{params_file}: no '{node}: ros__parameters:' section")
+    parameters = sections[0]["ros__parameters"]
+    try:
+        return SafetyConfig(**{item.name: parameters[item.name] for item in fields(SafetyConfig)
+                               if item.name in parameters})
+    except ValueError as error:
+        raise ValueError(f"{params_file}: {error}") from None
+
+
 @dataclass
 class SafetyOutput:
     """A command for the autopilot: body FLU (vx, vy, vz, yaw_rate) and the stamp to send it with."""
@@ -133,6 +154,10 @@ class SafetyGate:
         self.counters = SafetyCounters()
         self._state = _GateState()
         self.last_rejection = ""
+
+    @property
+    def armed(self) -> bool:
+        return self._state.armed
 
     # ----- operator commands -------------------------------------------------------------------
     def arm(self, now: float) -> Tuple[bool, str]:

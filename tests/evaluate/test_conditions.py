@@ -52,6 +52,9 @@ def test_photometric_shifts(frame):
         change = filtered(f"brightness={shift}", frame) - base
         assert np.all(change[unclipped] == round(shift * 255)) and np.all(np.sign(change) * shift >= 0)
     assert filtered("contrast=0.5", frame).std() == pytest.approx(0.5 * base.std(), rel=0.03)
+    dark, bright = filtered("exposure=0.6", frame).astype(float), filtered("exposure=1.4", frame).astype(float)
+    assert np.all(np.abs(dark - 0.6 * base) <= 0.5)  # multiplied, rounded to uint8
+    assert np.all(np.abs(bright - np.minimum(1.4 * base, 255)) <= 0.5)  # saturates at white
     chroma = lambda image: (image.astype(float) - image.astype(float).mean(axis=2, keepdims=True)).std()
     assert chroma(filtered("saturation=0.5", frame)) == pytest.approx(0.5 * chroma(frame), rel=0.05)
     gray = filtered("saturation=1", frame).astype(int)

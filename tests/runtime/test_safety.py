@@ -179,3 +179,23 @@ def test_clock_jumping_back_holds_instead_of_repeating_the_last_command():
     assert result.output.mode is SafetyMode.HOLD and np.all(result.output.command == 0)
     assert result.reset_controller
     assert gate.on_command([0.5, 0, 0, 0], 9.01, 9.01) is None  # older than the last accepted stamp
+
+
+def test_safety_config_from_a_ros_params_file(tmp_path):
+    import yaml
+
+    from liquid_nav.paths import config_dir
+    from liquid_nav.runtime.safety import load_safety_config
+
+    sim = config_dir() / "sim.yaml"
+    expected = yaml.safe_load(sim.read_text())["/**/safety_node"]["ros__parameters"]
+    config = load_safety_config(sim)
+    assert config.max_vx == expected["max_vx"] and config.lost_action == expected["lost_action"]
+    assert config.future_tolerance == SafetyConfig().future_tolerance  # not in the file: the default
+    other = tmp_path / "other.yaml"
+    other.write_text("/**/controller_node:\n  ros__parameters:\n    backend: torch\n")
+    with pytest.raises(ValueError, match=r"other.yaml: no 'safety_node: ros__parameters:' section"):
+        load_safety_config(other)
+    other.write_text("safety_node:\n  ros__parameters:\n    max_vx: -2.0\n    watchdog_rate: 50.0\n")
+    with pytest.raises(ValueError, match=r"other.yaml: SafetyConfig.max_vx is -2.0"):
+        load_safety_config(other)

@@ -11,10 +11,12 @@ from builtin_interfaces.msg import Time as TimeMsg
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 from geometry_msgs.msg import TwistStamped
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
+from rclpy.clock import Clock, ClockType
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rclpy.subscription import Subscription
+from rclpy.timer import Timer
 
 SENSOR_QOS = qos_profile_sensor_data
 """Best effort, keep last 5 (ROS sensor-data QoS): matches every publisher, but large images are lost
@@ -89,6 +91,12 @@ def declare_parameters(node: Node, specs: Sequence[ParamSpec]) -> Dict[str, Any]
 def parameter_names(specs: Iterable[ParamSpec]) -> set:
     """Names a node declares (``use_sim_time`` is declared by rclpy itself)."""
     return {spec.name for spec in specs} | {"use_sim_time"}
+
+
+def steady_timer(node: Node, period: float, callback) -> Timer:
+    """A timer on the steady (wall) clock, whatever ``use_sim_time`` says: diagnostics and pacing keep running
+    while sim time stands still (a paused or lock-step simulation)."""
+    return node.create_timer(period, callback, clock=Clock(clock_type=ClockType.STEADY_TIME))
 
 
 def stamp_to_ns(stamp: TimeMsg) -> int:

@@ -22,7 +22,7 @@ from std_srvs.srv import Trigger
 
 from liquid_nav.nodes.common import (
     COMMAND_QOS, RELIABILITY, ParamSpec, declare_parameters, diagnostic_status, image_qos, run_node, stamp_to_ns,
-    twist_stamped,
+    steady_timer, twist_stamped,
 )
 from liquid_nav.runtime.backends import BACKEND_NAMES, make_backend
 from liquid_nav.runtime.controller_core import ControllerCore
@@ -90,7 +90,7 @@ class ControllerNode(Node):
             Image, params["image_topic"], self._on_image, image_qos(params["image_reliability"], params["image_depth"]),
             event_callbacks=SubscriptionEventCallbacks(incompatible_qos=self._on_incompatible_qos))
         self.create_service(Trigger, "liquid_nav/reset_state", self._on_reset)
-        self.create_timer(1.0 / params["diagnostics_rate"], self._publish_diagnostics)
+        steady_timer(self, 1.0 / params["diagnostics_rate"], self._publish_diagnostics)
         self.get_logger().info(
             f"{params['backend']} backend on {params['device']} from {params['model_path']}; "
             f"listening on {self.resolve_topic_name(params['image_topic'])} ({params['image_reliability']}, "

@@ -26,7 +26,7 @@ from std_srvs.srv import SetBool, Trigger
 
 from liquid_nav.nodes.common import (
     COMMAND_QOS, LATCHED_QOS, ParamSpec, declare_parameters, diagnostic_status, ns_to_stamp, run_node,
-    stamp_to_ns, take_waiting, twist_stamped, twist_to_command,
+    stamp_to_ns, steady_timer, take_waiting, twist_stamped, twist_to_command,
 )
 from liquid_nav.runtime.safety import LOST_ACTIONS, SafetyConfig, SafetyGate, SafetyMode
 
@@ -85,7 +85,7 @@ class SafetyNode(Node):
         self._reset_client = self.create_client(Trigger, service) if service else None
         self._mode: Optional[SafetyMode] = None
         self.create_timer(1.0 / params["watchdog_rate"], self._on_tick)
-        self.create_timer(1.0 / params["diagnostics_rate"], self._publish_diagnostics)
+        steady_timer(self, 1.0 / params["diagnostics_rate"], self._publish_diagnostics)
         self._report_mode()
 
     def _now(self) -> float:
@@ -154,7 +154,7 @@ class SafetyNode(Node):
         else:
             response.success, response.message = self.gate.arm(self._now()) if request.data else self.gate.disarm()
         self.get_logger().info(f"arm({request.data}): {response.message}")
-        self._report_mode()
+        self._tick()  # armed: the first output goes out now, not at the next watchdog tick (sim time may stand still)
         return response
 
     def _on_estop(self, _request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:

@@ -9,6 +9,11 @@ of the ``seed`` parameter (``ros2 param set /sim_node seed 7`` first). With ``ex
 set, the privileged expert's command for each frame is published there, stamped with the frame's
 stamp, standing in for the controller (``liquid_nav/cmd_raw``).
 Steps are paced by a steady (wall) timer at ``real_time_factor`` x real time, or as fast as possible.
+With ``lock_step``, each frame waits (up to ``lock_step_timeout`` wall seconds) for the cmd_vel stamped with
+its stamp before the simulation advances: the closed loop then gives the same flight on a loaded machine as
+``liquid-nav evaluate`` in one process (at ``real_time_factor`` 0 it advances as soon as the command arrives).
+A waiting frame is published again every 0.25 s, for a controller that subscribed after it went out (the
+controller drops a frame whose stamp it has seen).
 """
 from __future__ import annotations
 
@@ -26,12 +31,14 @@ from std_srvs.srv import Trigger
 
 from liquid_nav.nodes.common import (
     CLOCK_QOS, COMMAND_QOS, IMAGE_QOS, LATCHED_QOS, ParamSpec, declare_parameters, diagnostic_status, ns_to_stamp,
-    run_node, twist_stamped, twist_to_command,
+    run_node, stamp_to_ns, steady_timer, twist_stamped, twist_to_command,
 )
 from liquid_nav.expert import PrivilegedExpert
 from liquid_nav.runtime.image_conversion import rgb_to_image_fields
 from liquid_nav.sim.bridge import SimBridge, SimBridgeConfig, SimFrame
 from liquid_nav.sim.env import EnvConfig
+
+LOCK_STEP_REPUBLISH_NS = 250_000_000  # a lock-step frame still waiting is published again this often
 
 PARAMETERS = (
     ParamSpec("world", "forest", "world name in sim_worlds/ or path to a world YAML file"),
@@ -43,6 +50,8 @@ PARAMETERS = (
     ParamSpec("auto_reset", True, "start the next episode (seed + 1) when one ends; else pause until sim/reset"),
     ParamSpec("real_time_factor", 1.0, "pace: 1.0 real time, 2.0 twice as fast, 0.0 as fast as possible", 0.0, 100.0),
     ParamSpec("command_timeout", 0.2, "sim seconds a cmd_vel is held before the vehicle hovers", 0.001, 10.0),
+    ParamSpec("lock_step", False, "each frame waits for the cmd_vel stamped with it before the sim advances"),
+    ParamSpec("lock_step_timeout", 2.0, "wall seconds a lock-step frame waits before advancing anyway", 0.001, 3600.0),
     ParamSpec("command_topic", "cmd_vel", "velocity commands in (TwistStamped, body FLU)"),
     ParamSpec("image_topic", "camera/image_raw", "camera images out"),
     ParamSpec("camera_info_topic", "camera/camera_info", "camera intrinsics out"),
@@ -82,27 +91,48 @@ class SimNode(Node):
         service = params["controller_reset_service"]
         self._reset_client = self.create_client(Trigger, service) if service else None
         self._rejected_commands = 0
-        steady = Clock(clock_type=ClockType.STEADY_TIME)
+        self._lock_step_timeouts = 0
+        self._steady = Clock(clock_type=ClockType.STEADY_TIME)
         rate = params["real_time_factor"]
         period = 0.0 if rate == 0.0 else 1.0 / (params["control_hz"] * rate)
+        if rate == 0.0 and params["lock_step"]:
+            period = min(0.01, params["lock_step_timeout"])  # commands advance the sim; the timer only times out
+        self._published_ns = self._republished_ns = 0
+        self._camera_messages = ()
         self._start_distance = 0.0
         self._publish(self.bridge.start_episode(params["seed"]))
-        self.create_timer(period, self._on_step, clock=steady)
-        self.create_timer(1.0, self._publish_diagnostics, clock=steady)
+        steady_timer(self, period, self._on_step)
+        steady_timer(self, 1.0, self._publish_diagnostics)
         self.get_logger().info(f"world {params['world']!r}, seed {params['seed']}, "
                                f"{'as fast as possible' if rate == 0 else f'{rate} x real time'}")
 
     def _on_step(self) -> None:
         if not self.bridge.running and not self.params["auto_reset"]:
             return
+        if self.params["lock_step"] and not self.bridge.answered:
+            now_ns = self._steady.now().nanoseconds
+            waited = (now_ns - self._published_ns) * 1e-9
+            if waited < self.params["lock_step_timeout"]:
+                if now_ns - self._republished_ns >= LOCK_STEP_REPUBLISH_NS:
+                    self._republished_ns = now_ns
+                    self._image_publisher.publish(self._camera_messages[0])
+                    self._info_publisher.publish(self._camera_messages[1])
+                return
+            self._lock_step_timeouts += 1
+            self.get_logger().warning(f"lock-step: no cmd_vel for the frame at {self.bridge.clock_ns * 1e-9:.3f} s "
+                                      f"after {waited:.1f} s; advancing", throttle_duration_sec=2.0)
         self._publish(self.bridge.step())
 
     def _on_command(self, message: TwistStamped) -> None:
         try:
-            self.bridge.set_command(twist_to_command(message))
+            self.bridge.set_command(twist_to_command(message), stamp_to_ns(message.header.stamp))
         except ValueError as error:
             self._rejected_commands += 1
             self.get_logger().warning(f"rejected cmd_vel: {error}", throttle_duration_sec=2.0)
+            return
+        if self.params["lock_step"] and self.params["real_time_factor"] == 0.0 and self.bridge.answered \
+                and self.bridge.running:
+            self._publish(self.bridge.step())
 
     def _on_reset(self, _request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         seed = int(self.get_parameter("seed").value)
@@ -111,12 +141,14 @@ class SimNode(Node):
         return response
 
     def _publish(self, frame: SimFrame) -> None:
+        self._published_ns = self._republished_ns = self._steady.now().nanoseconds
         stamp = ns_to_stamp(frame.clock_ns)
         self._clock_publisher.publish(ClockMsg(clock=stamp))
         image = Image(**rgb_to_image_fields(frame.image, self.params["image_encoding"]))
         image.header = Header(stamp=stamp, frame_id=self.params["camera_frame_id"])
-        self._image_publisher.publish(image)
-        self._info_publisher.publish(self._camera_info(image.header, image.width, image.height))
+        self._camera_messages = (image, self._camera_info(image.header, image.width, image.height))
+        self._image_publisher.publish(self._camera_messages[0])
+        self._info_publisher.publish(self._camera_messages[1])
         self._odom_publisher.publish(self._odometry(frame, stamp))
         if self._expert_publisher is not None and frame.pilot_command is not None:
             self._expert_publisher.publish(twist_stamped(frame.pilot_command, stamp, self.params["base_frame_id"]))
@@ -167,7 +199,7 @@ class SimNode(Node):
     def _publish_diagnostics(self) -> None:
         values = {"episode": self.bridge.episode, "seed": self.bridge.seed, "sim_time": self.bridge.clock_ns * 1e-9,
                   "commands_received": self.bridge.commands_received, "hover_steps": self.bridge.hover_steps,
-                  "rejected_commands": self._rejected_commands}
+                  "rejected_commands": self._rejected_commands, "lock_step_timeouts": self._lock_step_timeouts}
         status = diagnostic_status("liquid_nav/sim", DiagnosticStatus.OK, "running", values)
         self._diagnostics.publish(DiagnosticArray(header=Header(stamp=ns_to_stamp(self.bridge.clock_ns)),
                                                   status=[status]))

@@ -1,10 +1,12 @@
 """The sim node's ROS-free core: a ``FlyToTargetEnv`` driven like a vehicle behind an autopilot.
 
-- One ``step()`` is one control period. The simulated clock is monotonic across episodes (each new
-  episode starts one control period after the last frame of the previous one), so the ROS graph can
-  run on sim time without time jumping backwards.
+- One ``step()`` is one control period. The simulated clock starts at one control period and is monotonic
+  across episodes (each new episode starts one control period after the last frame of the previous one), so
+  the ROS graph can run on sim time without time jumping backwards.
 - The last velocity command is held for ``command_timeout`` simulated seconds, then the vehicle
   hovers (zero velocity), as an autopilot does when its offboard setpoints stop.
+- ``answered``: whether a command stamped with the current frame's stamp has arrived; ``sim_node``'s lock-step
+  mode advances only then (or after a timeout), so a closed loop over ROS repeats the in-process one.
 - With a ``pilot`` (e.g. the privileged expert, injected by ``sim_node``), every frame also carries that
   pilot's command for the frame (the "expert as policy" that closes the loop through the ROS graph
   without a trained network).
@@ -63,10 +65,11 @@ class SimBridge:
         self.env = FlyToTargetEnv(self.config.env)
         self.pilot = pilot_factory(self.env) if pilot_factory is not None else None
         self._period_ns = round(1e9 / self.config.env.control_hz)
-        self._episode_base_ns = 0
+        self._episode_base_ns = self._period_ns  # the clock starts one period in: ROS reads 0 as "no time yet"
         self._clock_ns = 0
         self._command = np.zeros(4)
         self._command_clock_ns: Optional[int] = None
+        self._command_stamp_ns: Optional[int] = None
         self._frame: Optional[SimFrame] = None
         self.episode = 0
         self.seed = 0
@@ -77,6 +80,11 @@ class SimBridge:
     @property
     def clock_ns(self) -> int:
         return self._clock_ns
+
+    @property
+    def answered(self) -> bool:
+        """A command stamped with the current frame's stamp has arrived (see ``set_command``)."""
+        return self._frame is not None and self._command_stamp_ns == self._clock_ns
 
     @property
     def running(self) -> bool:
@@ -93,17 +101,22 @@ class SimBridge:
         self.outcome = None
         self._command = np.zeros(4)
         self._command_clock_ns = None
+        self._command_stamp_ns = None
         if self.pilot is not None:
             self.pilot.reset(info)
         return self._make_frame(image, info, np.zeros(4), new_episode=True)
 
-    def set_command(self, command) -> None:
-        """A velocity command (vx, vy, vz, yaw_rate) body FLU; held for ``command_timeout``."""
+    def set_command(self, command, stamp_ns: Optional[int] = None) -> None:
+        """A velocity command (vx, vy, vz, yaw_rate) body FLU; held for ``command_timeout``.
+
+        ``stamp_ns``: the command's stamp (a controller stamps it with its source frame's stamp).
+        """
         values = np.asarray(command, dtype=np.float64).reshape(-1)
         if values.shape != (4,) or not np.all(np.isfinite(values)):
             raise ValueError(f"command must be 4 finite numbers (vx, vy, vz, yaw_rate), got {command!r}")
         self._command = values
         self._command_clock_ns = self._clock_ns
+        self._command_stamp_ns = stamp_ns
         self.commands_received += 1
 
     def step(self) -> SimFrame:

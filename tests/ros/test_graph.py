@@ -18,6 +18,7 @@ from std_msgs.msg import String
 from std_srvs.srv import SetBool
 
 from liquid_nav.nodes.common import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS, stamp_to_ns, twist_to_command
+from liquid_nav.runtime.safety import load_safety_config
 from tests.ros.conftest import REPO, call, wait_for
 
 pytestmark = pytest.mark.ros
@@ -104,7 +105,8 @@ def test_expert_pilot_flies_to_the_target_through_the_safety_layer(ros, processe
         assert distance() < start - 3.0 or final["outcome"] == "success"
         commands = np.array([twist_to_command(m) for m in recorder.get("cmd_vel")])
         assert len(commands) > 30 and np.max(commands[:, 0]) > 0.3  # forward flight commanded via cmd_vel
-        assert np.all(np.abs(commands[:, 0]) <= 2.0 + 1e-6)  # within the safety limits of config/sim.yaml
+        limits = load_safety_config(SIM_PARAMS)
+        assert np.all(np.abs(commands[:, 0]) <= limits.max_vx + 1e-6)  # within the safety limits of config/sim.yaml
     except AssertionError:
         print(processes.logs())
         raise

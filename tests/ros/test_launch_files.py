@@ -206,3 +206,17 @@ def test_onboard_nodes_do_not_import_the_simulator():
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_sim_launch_defaults_to_the_shipped_cfc_ncp_onnx():
+    tree = ast.parse((REPO / "launch" / "sim.launch.py").read_text())
+    model = next(call for call in calls(tree, "DeclareLaunchArgument") if first_string(call) == "model")
+    default = keyword(model, "default_value")
+    assert isinstance(default, ast.Name) and default.id == "shipped_model"
+    joined = next(node for node in ast.walk(tree) if isinstance(node, ast.Assign)
+                  and any(isinstance(t, ast.Name) and t.id == "shipped_model" for t in node.targets))
+    parts = [ast.literal_eval(arg) for arg in joined.value.args[1:]]
+    assert parts == ["checkpoints", "cfc_ncp", "policy.onnx"]
+    assert (REPO / "checkpoints" / "cfc_ncp" / "policy.onnx").is_file()  # installed by setup.py's data files
+    sim = yaml.safe_load((REPO / "config" / "sim.yaml").read_text())
+    assert sim["/**/controller_node"]["ros__parameters"]["backend"] == "onnxruntime"

@@ -173,12 +173,14 @@ def test_estop_sends_zero_at_once_without_a_watchdog_tick(ros):
         for trigger in (lambda: safety._on_estop(Trigger.Request(), Trigger.Response()),
                         lambda: safety._on_estop_topic(Bool(data=True))):
             assert safety._on_arm(SetBool.Request(data=True), SetBool.Response()).success
-            for _ in range(3):  # the first command after arming is rate limited to zero
+            wait_for(lambda: len(outputs) == 1, 20, "the zero command published on arming")
+            assert np.all(outputs[0] == 0)  # hold: no input yet
+            for _ in range(3):
                 safety._on_command(twist_stamped([0.5, 0, 0, 0], safety.get_clock().now().to_msg(), "base_link"))
                 time.sleep(0.02)
-            wait_for(lambda: len(outputs) == 3 and outputs[-1][0] > 0, 20, "network commands on cmd_vel")
+            wait_for(lambda: len(outputs) == 4 and outputs[-1][0] > 0, 20, "network commands on cmd_vel")
             trigger()
-            wait_for(lambda: len(outputs) == 4, 20, "e-stop zero on cmd_vel")
+            wait_for(lambda: len(outputs) == 5, 20, "e-stop zero on cmd_vel")
             assert np.all(outputs[-1] == 0)
             assert safety.gate.mode(safety._now()).value == "estop"
             safety._on_arm(SetBool.Request(data=False), SetBool.Response())

@@ -67,3 +67,21 @@ def test_bad_commands_and_use_without_episode_are_refused():
         SimBridgeConfig(command_timeout=0)
     with pytest.raises(ValueError, match="EnvConfig"):
         SimBridgeConfig(env="forest")
+
+
+def test_answered_only_by_a_command_stamped_with_the_current_frame(bridge):
+    frame = bridge.start_episode(21)
+    assert not bridge.answered
+    bridge.set_command([0.3, 0.0, 0.0, 0.0])  # unstamped (a joystick): holds, but does not answer the frame
+    assert not bridge.answered
+    bridge.set_command([0.3, 0.0, 0.0, 0.0], frame.clock_ns - 1)  # stamped with another frame
+    assert not bridge.answered
+    bridge.set_command([0.3, 0.0, 0.0, 0.0], frame.clock_ns)
+    assert bridge.answered
+    following = bridge.step()
+    assert following.clock_ns > frame.clock_ns and not bridge.answered  # each new frame waits for its own answer
+    assert np.allclose(following.applied_command, [0.3, 0.0, 0.0, 0.0])
+    bridge.set_command([0.1, 0.0, 0.0, 0.0], following.clock_ns)
+    assert bridge.answered
+    bridge.start_episode(22)
+    assert not bridge.answered

@@ -62,3 +62,20 @@ def named_yaml_file(name_or_path: "str | os.PathLike[str]", directory: Path, kin
         raise FileNotFoundError(f"unknown {kind} {str(name_or_path)!r}: expected one of {available} "
                                 f"(files in {directory}) or a path to a {kind} YAML file")
     return named
+
+
+SHIPPED_HEADS = ("cfc_ncp", "lstm", "ltc_ncp")  # the shipped models (checkpoints/<head>/), the default first
+
+
+def shipped_model(head: str = "cfc_ncp", onnx: bool = False) -> Path:
+    """The shipped policy of ``head``: ``checkpoints/<head>/policy.lnav`` (or its ONNX step export).
+
+    Raises FileNotFoundError naming the file and the shipped heads.
+    """
+    if head not in SHIPPED_HEADS:
+        raise FileNotFoundError(f"no shipped model for head {head!r}; shipped: {', '.join(SHIPPED_HEADS)}")
+    path = share_dir() / "checkpoints" / head / ("policy.onnx" if onnx else "policy.lnav")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: the shipped {head} model is missing from this install "
+                                "(a source checkout has it under checkpoints/)")
+    return path

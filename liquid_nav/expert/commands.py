@@ -1,24 +1,15 @@
-"""``liquid-nav`` subcommands that fly the privileged expert: ``demo`` and ``expert-eval``."""
+"""``liquid-nav expert-eval``: the privileged expert's success rate over many seeds."""
 from __future__ import annotations
 
 import argparse
 import sys
 import time
 
-from liquid_nav.arguments import output_dir_argument, seed_argument
+from liquid_nav.arguments import seed_argument
 from liquid_nav.sim.commands import make_env, reporting_world_errors
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    demo = subparsers.add_parser("demo", help="fly the expert in a forest and an urban world; write videos and plots",
-                                 description="Fly the privileged expert once per world with the onboard camera "
-                                             "on; write <world>.mp4 (or .gif when MP4 cannot be written) and "
-                                             "<world>_topdown.png into DIR and print a summary.")
-    demo.add_argument("--out", type=output_dir_argument, required=True, help="output directory (created if missing)")
-    demo.add_argument("--worlds", nargs="+", default=["forest", "urban"], help="worlds to fly (default: forest urban)")
-    demo.add_argument("--seed", type=seed_argument, default=0, help="episode seed (default 0)")
-    demo.set_defaults(handler=reporting_world_errors(_demo))
-
     evaluate = subparsers.add_parser("expert-eval", help="success rate of the privileged expert over many seeds",
                                      description="Fly the expert (privileged state only, no rendering) over "
                                                  "seeds start..start+N-1 and print the success rate and each "
@@ -40,33 +31,6 @@ def _fraction(text: str) -> float:
     if not 0.0 <= value <= 1.0:  # also false for NaN
         raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1] (e.g. 0.9), got {text!r}")
     return value
-
-
-def _demo(args: argparse.Namespace) -> int:
-    from liquid_nav.expert import PrivilegedExpert
-    from liquid_nav.media import write_video
-    from liquid_nav.sim.rollout import run_episode
-    from liquid_nav.sim.topdown import save_topdown
-
-    out = args.out
-    out.mkdir(parents=True, exist_ok=True)
-    failures = 0
-    for world in args.worlds:
-        env = make_env(world)
-        try:
-            started = time.perf_counter()
-            episode = run_episode(env, PrivilegedExpert.from_env(env), args.seed, record_frames=True)
-            wall = time.perf_counter() - started
-            video = write_video(out / world, episode.frames, env.config.control_hz)
-            plot = out / f"{world}_topdown.png"
-            save_topdown(str(plot), env.scene, episode.positions,
-                         title=f"{world}, seed {args.seed}: {episode.outcome} in {episode.duration:.1f} s")
-        finally:
-            env.close()
-        failures += not episode.success
-        print(f"{world:>14}: {episode.outcome} ({episode.reason}); {episode.duration:.1f} s simulated, "
-              f"{episode.path_length:.1f} m flown, {len(episode.frames)} frames, {wall:.1f} s wall -> {video}, {plot}")
-    return 1 if failures else 0
 
 
 def _expert_eval(args: argparse.Namespace) -> int:

@@ -47,17 +47,3 @@ def draw_topdown(ax, scene: Scene, trajectory: Optional[Sequence[Sequence[float]
     ax.legend(loc="upper right", fontsize=7)
     ax.set_title(title or f"{layout.world}, seed {scene.seed}")
 
-
-def save_topdown(path: str, scene: Scene, trajectory: Optional[Sequence[Sequence[float]]] = None,
-                 title: Optional[str] = None) -> None:
-    """Write a top-down map of ``scene`` (and ``trajectory``) to an image file."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, ax = plt.subplots(figsize=(7, 7))
-    draw_topdown(ax, scene, trajectory, title)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)

@@ -156,7 +156,7 @@ CASES = [
           "{tmp}/notes.txt is a file, not a directory", "notes.txt"),
     _case("demo-out-unwritable", "demo --out {tmp}/folder --worlds urban", 2,
           "the directory {tmp}/folder is not writable", "folder", patch=_unwritable("folder")),
-    _case("demo-unknown-world", "demo --out {tmp}/videos --worlds atlantis", 1, "error: unknown world 'atlantis'"),
+    _case("demo-unknown-world", "demo --out {tmp}/videos --worlds atlantis", 2, "error: unknown world 'atlantis'"),
     # expert-eval
     _case("expert-eval-min-success-nan", "expert-eval --world urban --min-success nan", 2,
           "argument --min-success: expected a fraction in [0, 1] (e.g. 0.9), got 'nan'"),

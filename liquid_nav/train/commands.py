@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from liquid_nav.arguments import seed_argument
+from liquid_nav.arguments import image_file_argument, seed_argument
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,6 +31,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     dagger.add_argument("--eval-episodes", type=int, default=20, help="held-out episodes per round (default 20)")
     dagger.add_argument("--eval-first-seed", type=seed_argument, default=100_000, help="first held-out seed")
     dagger.set_defaults(handler=_dagger)
+
+
+    curves = subparsers.add_parser("curves", help="plot training curves and diagnostics of runs into one PNG",
+                                   description="Losses, feature scale, state saturation and gradient norms of "
+                                               "each run's log.csv, one colour per run.")
+    curves.add_argument("runs", nargs="+", metavar="[LABEL=]RUN", help="run directories (label: its name)")
+    curves.add_argument("--out", type=image_file_argument, required=True, help="PNG file to write")
+    curves.add_argument("--title", default="", help="figure title")
+    curves.set_defaults(handler=_curves)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -110,5 +119,23 @@ def _dagger(args: argparse.Namespace) -> int:
                               eval_first_seed=args.eval_first_seed)
         run_dagger(_config(args), dagger, EnvConfig(world=args.world), args.data, args.out,
                    progress=not args.no_progress)
+        return 0
+    return _run(body)
+
+
+def _curves(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    def body() -> int:
+        from liquid_nav.train.curves import plot_training_curves
+
+        runs = {}
+        for text in args.runs:
+            label, _, run = text.rpartition("=") if "=" in text else ("", "", text)
+            run_dir = Path(run)
+            if not (run_dir / "log.csv").is_file():
+                raise FileNotFoundError(f"{run_dir}: no log.csv (not a liquid-nav train run directory)")
+            runs[label or run_dir.name] = run_dir
+        print(f"wrote {plot_training_curves(runs, args.out, args.title)}")
         return 0
     return _run(body)

@@ -1,0 +1,69 @@
+"""Training curves of one or more runs (``RUN/log.csv``) as one PNG: losses and the trainability diagnostics.
+
+Panels: training loss (smoothed), validation loss, the feature scale the head sees (std), the fraction of
+saturated head states, the gradient norm reaching the CNN and the clipped total gradient norm. A run that
+goes the way of the probe in ``docs/training.md`` (features growing, states saturating, CNN gradient at zero)
+shows it here.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict, List, Sequence
+
+import numpy as np
+
+from liquid_nav.train.trainer import read_log
+
+PANELS = (("loss", "training loss (EMA)", "train", True), ("validation_loss", "validation loss", "validation", True),
+          ("feature_std", "feature std at the head input", "train", True),
+          ("state_saturation", "saturated states (|x| > 0.99)", "train", False),
+          ("cnn_grad_norm", "gradient norm reaching the CNN", "train", True),
+          ("grad_norm", "total gradient norm (before clipping)", "train", True))
+
+
+def _series(rows: List[Dict[str, str]], key: str, kind: str) -> np.ndarray:
+    points = [(int(row["step"]), float(row[key])) for row in rows if row["kind"] == kind and row.get(key)]
+    return np.array(points, dtype=float).reshape(-1, 2)
+
+
+def _ema(values: np.ndarray, weight: float = 0.9) -> np.ndarray:
+    smoothed, level = np.empty_like(values), values[0] if len(values) else 0.0
+    for index, value in enumerate(values):
+        level = weight * level + (1 - weight) * value
+        smoothed[index] = level
+    return smoothed
+
+
+def plot_training_curves(runs: Dict[str, Path], path: Path, title: str = "") -> Path:
+    """Write the curves of ``runs`` (label -> run directory) to ``path`` (PNG); returns ``path``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    logs = {label: read_log(Path(run)) for label, run in runs.items()}
+    figure, axes = plt.subplots(2, 3, figsize=(14, 7.5))
+    colors = plt.get_cmap("tab10")
+    labels: Sequence[str] = list(logs)
+    for ax, (key, name, kind, log_scale) in zip(axes.flat, PANELS):
+        for index, label in enumerate(labels):
+            series = _series(logs[label], key, kind)
+            if not len(series):
+                continue
+            values = _ema(series[:, 1]) if key == "loss" else series[:, 1]
+            ax.plot(series[:, 0], values, color=colors(index % 10), label=label,
+                    marker="o" if kind == "validation" else None, markersize=3, linewidth=1.2)
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("step")
+        if log_scale and ax.lines and all(np.all(line.get_ydata() > 0) for line in ax.lines):
+            ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+    axes.flat[0].legend(fontsize=8)
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path

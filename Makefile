@@ -27,12 +27,16 @@ demo: setup
 test: setup
 	bash scripts/run_tests.sh
 
+# Every benchmark prints its own figures and records its headline rows; bench/summary.py prints them as one table.
+bench: export LIQUID_NAV_BENCH_TABLE := $(abspath out/bench/table.jsonl)
 bench: setup
+	mkdir -p out/bench && rm -f $(LIQUID_NAV_BENCH_TABLE)
 	$(PY) bench/sim.py
 	$(PY) bench/models.py
 	bash scripts/isolated.sh $(PY) bench/ros.py
 	PYTHONPATH=. $(PY) bench/train.py
 	PYTHONPATH=. $(PY) bench/evaluate.py
+	$(PY) bench/summary.py | tee out/bench/summary.txt
 
 clean-venv:
 	rm -rf $(VENV)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Dict, List
 
 import numpy as np
+from table import record
 
 from liquid_nav.evaluate.episodes import EpisodeRunner, fly_task, start_worker
 from liquid_nav.evaluate.experiment import ExperimentConfig, load_experiment
@@ -131,7 +132,14 @@ def main() -> None:
     total = sum(split.values())
     print(f"one control step: {total:.2f} ms = " + ", ".join(f"{name} {value:.2f} ms ({100 * value / total:.0f} %)"
                                                              for name, value in split.items()))
+    record("evaluate", "episodes/min, 1 worker", one, "eps/min")
+    record("evaluate", "episodes/min, 2 workers", two, "eps/min", one, "1 worker", f">= {GOAL_SPEEDUP}x",
+           two / one >= GOAL_SPEEDUP)
+    record("evaluate", "episodes/min, Ray 2 actors", ray_rate, "eps/min", two, "local pool 2 workers",
+           f">= {1 - GOAL_RAY_OVERHEAD:.2f}x", overhead <= GOAL_RAY_OVERHEAD)
     share = split["inference"] / total
+    record("evaluate", "inference share of a control step", 100 * share, "%", None, "",
+           f"<= {100 * GOAL_INFERENCE_SHARE:.0f} %", share <= GOAL_INFERENCE_SHARE)
     print(f"inference share: {100 * share:.0f} % (goal <= {100 * GOAL_INFERENCE_SHARE:.0f} %: "
           f"{'met' if share <= GOAL_INFERENCE_SHARE else 'MISSED'})")
 

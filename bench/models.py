@@ -19,6 +19,7 @@ from typing import Callable, Dict, List, Tuple
 
 import torch
 from torch import nn
+from table import record
 
 from liquid_nav.models.cfc import CfCCell, WiredCfCCell
 from liquid_nav.models.export import export_step_onnx
@@ -260,6 +261,13 @@ def main() -> None:
     print(f"cfc (dense) train speed-up vs ncps:  {ratio('ncps cfc', 'cfc', 0)}")
     for key, value in fastest.items():
         print(f"full policy {key:>16} fastest p50: {value:5.2f} ms   (target <= 2 ms)")
+        record("models", f"full policy step p50, {key}", value, "ms", 1000 / 30, "30 Hz frame period", "<= 2 ms",
+               value <= 2.0)
+    for fast, slow, goal in (("ncps cfc_ncp", "cfc_ncp", 4.0), ("ncps ltc_ncp", "ltc_ncp", 3.0)):
+        record("models", f"{slow} train step vs ncps", train[fast][0] / train[slow][0], "x faster", None, "",
+               f">= {goal:g}x", train[fast][0] / train[slow][0] >= goal)
+    record("models", "cfc_ncp train time / torch.nn.LSTM", train["cfc_ncp"][0] / train["torch.nn.LSTM"][0], "x", None,
+           "", "<= 2", train["cfc_ncp"][0] / train["torch.nn.LSTM"][0] <= 2.0)
 
 
 if __name__ == "__main__":

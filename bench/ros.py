@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Dict, List
 
 import numpy as np
+from table import record
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -253,6 +254,10 @@ def main() -> None:
               f"{transport['p99'] / ANCHOR_TRANSPORT_P99_MS:.2f}x")
         print(f"  end-to-end p99 {e2e['p99']:.2f} ms / target {TARGET_END_TO_END_P99_MS} ms = "
               f"{e2e['p99'] / TARGET_END_TO_END_P99_MS:.2f}x")
+        record("ros", "image transport p50", transport["p50"], "ms", ANCHOR_TRANSPORT_P50_MS, "anchor (lower better)")
+        record("ros", "image transport p99", transport["p99"], "ms", ANCHOR_TRANSPORT_P99_MS, "anchor (lower better)")
+        record("ros", "image -> cmd_vel p99 (end to end)", e2e["p99"], "ms", TARGET_END_TO_END_P99_MS, "target",
+               f"<= {TARGET_END_TO_END_P99_MS} ms", e2e["p99"] <= TARGET_END_TO_END_P99_MS)
         print("\nCPU use at 30 Hz (% of one core):")
         for name, value in result["cpu"].items():
             print(f"  {name:22s} {value:6.1f}")
@@ -271,6 +276,7 @@ def main() -> None:
                 break
             best = rate
         print(f"  max sustainable camera rate: {best:.0f} Hz ({best / 30.0:.1f}x the 30 Hz control rate)")
+        record("ros", "max sustainable camera rate", best, "Hz", 30.0, "30 Hz control rate", "> 1x", best > 30.0)
         print(f"\nnode logs: {workdir}")
     finally:
         for process in nodes.values():

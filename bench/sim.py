@@ -26,6 +26,7 @@ from typing import Callable, Dict, List
 
 import numpy as np
 import pybullet as pb
+from table import record
 
 ANCHOR_COMPOUND_STEPS = 78_000  # PyBullet 3.2.7, 2 cores: 150 trees as compound bodies
 ANCHOR_NAIVE_STEPS = 10_000  # PyBullet 3.2.7, 2 cores: 150 trees as 301 separate bodies
@@ -170,6 +171,13 @@ def main() -> None:
     print(f"camera 256x144 vs naive (target 2x): {fps / naive['camera_fps_256x144']:.2f}x over 8 headings at the start, "
           f"{flight / naive['camera_fps_flight']:.2f}x along the expert's flight; vs anchor {ANCHOR_CAMERA_FPS:.0f} fps: "
           f"{fps / ANCHOR_CAMERA_FPS:.2f}x / {flight / ANCHOR_CAMERA_FPS:.2f}x")
+    record("sim", "physics steps/s (compound forest)", steps, "steps/s", ANCHOR_COMPOUND_STEPS, "anchor compound",
+           f">= {TARGET_STEPS:,}/s", steps >= TARGET_STEPS)
+    record("sim", "camera fps 256x144 (8 headings)", fps, "fps", naive["camera_fps_256x144"], "naive build", ">= 2x",
+           fps >= 2 * naive["camera_fps_256x144"])
+    record("sim", "camera fps 256x144 along a flight", flight, "fps", ANCHOR_CAMERA_FPS, "anchor TinyRenderer")
+    record("sim", "env steps/s (256x144, expert)", compound["env_steps_per_s"], "steps/s", 30.0, "30 Hz control", "> 1x",
+           compound["env_steps_per_s"] > 30.0)
     same = np.mean([(a == b).all(axis=2).mean() for a, b in zip(images["compound"], images["naive"])])
     print(f"images: {100 * same:.2f} % of pixels identical compound vs naive over {len(images['naive'])} flight frames "
           "(differences: low-poly vs default-shape silhouettes and shading)")

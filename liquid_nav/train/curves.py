@@ -15,7 +15,7 @@ import numpy as np
 from liquid_nav.train.trainer import read_log
 
 PANELS = (("loss", "training loss (EMA)", "train", True), ("validation_loss", "validation loss", "validation", True),
-          ("feature_std", "feature std at the head input", "train", True),
+          ("feature_std", "feature std at the head input", "train", False),
           ("state_saturation", "saturated states (|x| > 0.99)", "train", False),
           ("cnn_grad_norm", "gradient norm reaching the CNN", "train", True),
           ("grad_norm", "total gradient norm (before clipping)", "train", True))

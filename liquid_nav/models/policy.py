@@ -7,7 +7,7 @@ sequences). The head integrates ``dt * config.time_scale`` model time units; the
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Callable, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -151,19 +151,22 @@ class Policy(nn.Module):
         return commands, final_state
 
     @torch.jit.export
-    def sequence_with_features(self, images: Tensor, dts: Tensor, state: Optional[Tensor] = None,
-                               perception: Optional[Callable[[Tensor], Tensor]] = None
+    def sequence_with_features(self, images: Tensor, dts: Tensor, state: Optional[Tensor] = None
                                ) -> Tuple[Tensor, Tensor, Tensor]:
-        """:meth:`sequence` plus the perception features (B, L, feature_dim) the head saw (training diagnostics).
-
-        ``perception`` computes the features instead of ``self.perception`` (the trainer's compiled view of it).
-        """
+        """:meth:`sequence` plus the perception features (B, L, feature_dim) the head saw (training diagnostics)."""
         batch, length = images.shape[0], images.shape[1]
+        features = self.perception(images.flatten(0, 1)).view(batch, length, -1)
+        commands, final_state = self.sequence_from_features(features, dts, state)
+        return commands, final_state, features
+
+    @torch.jit.export
+    def sequence_from_features(self, features: Tensor, dts: Tensor, state: Optional[Tensor] = None
+                               ) -> Tuple[Tensor, Tensor]:
+        """The head and the output scaling over perception features (B, L, feature_dim): commands, final state."""
         if state is None:
-            state = self.initial_state(batch)
-        features = (self.perception if perception is None else perception)(images.flatten(0, 1)).view(batch, length, -1)
+            state = self.initial_state(features.shape[0])
         out, final_state = self.head.sequence(features, dts.to(features.dtype) * self.time_scale, state)
-        return out * self.output_scale, final_state, features
+        return out * self.output_scale, final_state
 
     def forward(self, images: Tensor, dts: Tensor, state: Optional[Tensor] = None) -> Tensor:
         """Training-time rollout: images (B, L, H, W, 3) uint8, dts (B, L) s -> commands (B, L, 4)."""

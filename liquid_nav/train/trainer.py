@@ -181,7 +181,11 @@ class Trainer:
         return images, dts, labels
 
     def _loss(self, images, dts, labels, perception=None):
-        commands, final_state, features = self.policy.sequence_with_features(images, dts, perception=perception)
+        if perception is None:
+            commands, final_state, features = self.policy.sequence_with_features(images, dts)
+        else:  # the compiled perception of the training step, then the policy's own head
+            features = perception(images.flatten(0, 1)).view(images.shape[0], images.shape[1], -1)
+            commands, final_state = self.policy.sequence_from_features(features, dts)
         burn = self.config.burn_in
         error = (commands[:, burn:] - labels[:, burn:]) / self.output_scale
         return error.pow(2).mean(), final_state, features

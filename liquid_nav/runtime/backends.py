@@ -135,9 +135,14 @@ class OnnxRuntimeBackend(InferenceBackend):
             engine_dir.mkdir(parents=True, exist_ok=True)
             providers[0] = ("TensorrtExecutionProvider", {"trt_fp16_enable": "True", "trt_engine_cache_enable": "True",
                                                           "trt_engine_cache_path": str(engine_dir)})
-        source = onnx_model if isinstance(onnx_model, bytes) else str(onnx_model)
-        self._session = ort.InferenceSession(source, options, providers=providers)
         name = "<in-memory model>" if isinstance(onnx_model, bytes) else str(onnx_model)
+        if not isinstance(onnx_model, bytes):
+            check_onnx_file(Path(onnx_model))
+        source = onnx_model if isinstance(onnx_model, bytes) else str(onnx_model)
+        try:
+            self._session = ort.InferenceSession(source, options, providers=providers)
+        except Exception as error:  # noqa: BLE001 - onnxruntime raises its own pybind11 exception types
+            raise ValueError(f"{name}: onnxruntime cannot load this model: {_first_line(error)}") from error
         config = config_from_onnx_metadata(self._session.get_modelmeta().custom_metadata_map, name)
         super().__init__(config.preprocessing, self._check_io(name, config.preprocessing.shape))
         self.reset()
@@ -164,6 +169,33 @@ class OnnxRuntimeBackend(InferenceBackend):
         command, self._state = self._session.run(
             None, {"image": image, "state": self._state, "dt": np.array([dt_seconds], dtype=np.float32)})
         return command[0].astype(np.float32)
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
+def check_onnx_file(path: Path) -> None:
+    """Refuse, with one line naming ``path``, a missing or unparsable ONNX file and one whose weights hold NaN
+    or infinity (an export of a diverged model must not fly)."""
+    import onnx
+    from onnx import numpy_helper
+
+    if not path.is_file():
+        raise ValueError(f"{path}: ONNX file not found")
+    try:
+        model = onnx.load(str(path))
+    except Exception as error:  # noqa: BLE001 - protobuf decode errors have many types
+        raise ValueError(f"{path}: not an ONNX model ({_first_line(error)})") from error
+    bad = []
+    for initializer in model.graph.initializer:
+        weights = numpy_helper.to_array(initializer)
+        if weights.dtype.kind == "f" and not np.all(np.isfinite(weights)):
+            bad.append(f"{initializer.name}: {int(np.count_nonzero(~np.isfinite(weights)))} of {weights.size} values")
+    if bad:
+        raise ValueError(f"{path}: non-finite ONNX weights, refusing to fly it ({'; '.join(bad[:2])}"
+                         f"{f' and {len(bad) - 2} more' if len(bad) > 2 else ''}); re-export a good checkpoint")
 
 
 class TensorRTBackend(InferenceBackend):
@@ -281,6 +313,7 @@ def make_backend(name: str, checkpoint_path: PathLike, device: str = "cpu",
             from liquid_nav.models.export import config_from_onnx_metadata
             import onnx
 
+            check_onnx_file(path)
             model = onnx.load(str(path))
             config = config_from_onnx_metadata({p.key: p.value for p in model.metadata_props}, str(path))
             return TensorRTBackend(path.read_bytes(), config, cache_dir=cache_dir)

@@ -107,6 +107,22 @@ def _onnx(edit: Callable[[Any], None]) -> Callable[[Path], Path]:
     return make
 
 
+def _poison_first_float_initializer(model: Any) -> None:
+    from onnx import numpy_helper
+
+    for index, initializer in enumerate(model.graph.initializer):
+        weights = numpy_helper.to_array(initializer)
+        if weights.dtype.kind == "f" and weights.size > 1:
+            weights = weights.copy()
+            weights.flat[0] = float("nan")
+            model.graph.initializer[index].CopyFrom(numpy_helper.from_array(weights, initializer.name))
+            return
+
+
+def _unknown_operator(model: Any) -> None:
+    model.graph.node[0].op_type = "NoSuchOp"
+
+
 def _bytes(content: bytes, name: str) -> Callable[[Path], Path]:
     def make(tmp_path: Path) -> Path:
         path = tmp_path / name
@@ -132,9 +148,6 @@ def _for_flight(name: str) -> Callable[[Path], Any]:
 def _case(case_id: str, make, match: str, load=load_checkpoint, error: type = CheckpointError, marks=()):
     return pytest.param(BadModel(make, load, error, match), id=case_id, marks=marks)
 
-
-_RAW_ONNX_ERROR = pytest.mark.xfail(strict=True, reason="make_backend lets onnxruntime's own error out "
-                                                        "(reported: not a ValueError naming the file)")
 
 CASES = [
     _case("missing-file", lambda tmp_path: tmp_path / "nope.lnav", "not found"),
@@ -178,10 +191,14 @@ CASES = [
           error=ValueError),
     _case("onnx-for-the-torch-backend", _onnx(lambda model: None), "needs a liquid_nav checkpoint, not an ONNX file",
           load=_for_flight("torch"), error=ValueError),
-    _case("garbage-onnx-file", _bytes(b"not a model", "garbage.onnx"), "garbage.onnx",
-          load=_for_flight("onnxruntime"), error=ValueError, marks=_RAW_ONNX_ERROR),
+    _case("garbage-onnx-file", _bytes(b"not a model", "garbage.onnx"), "garbage.onnx: not an ONNX model",
+          load=_for_flight("onnxruntime"), error=ValueError),
     _case("missing-onnx-file", lambda tmp_path: tmp_path / "missing.onnx", "missing.onnx.*not found",
-          load=_for_flight("onnxruntime"), error=ValueError, marks=_RAW_ONNX_ERROR),
+          load=_for_flight("onnxruntime"), error=ValueError),
+    _case("onnx-with-nan-weights", _onnx(_poison_first_float_initializer),
+          "step.onnx: non-finite ONNX weights, refusing to fly it", load=_for_flight("onnxruntime"), error=ValueError),
+    _case("onnx-graph-onnxruntime-rejects", _onnx(_unknown_operator),
+          "step.onnx: onnxruntime cannot load this model", load=_for_flight("onnxruntime"), error=ValueError),
 ]
 
 

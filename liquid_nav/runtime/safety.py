@@ -218,10 +218,15 @@ class SafetyGate:
         """A controller command stamped with its source image's stamp; returns what to publish now."""
         state = self._state
         self._latch(now)  # input lost before this command arrived stays lost, even between ticks
-        values = np.asarray(command, dtype=np.float64).reshape(-1)
+        try:
+            values = np.asarray(command, dtype=np.float64)
+        except (TypeError, ValueError):  # ragged or non-numeric
+            values = np.full(0, np.nan)
+        if values.shape == (1, 4):  # a batch of one, as backends return it
+            values = values[0]
         if values.shape != (4,) or not np.all(np.isfinite(values)) or not math.isfinite(stamp):
             self.counters.rejected_nonfinite += 1
-            self.last_rejection = f"non-finite or malformed command {values.tolist()} at stamp {stamp}"
+            self.last_rejection = f"non-finite or malformed command {repr(command)[:120]} at stamp {stamp}"
             return None
         if state.last_stamp is not None and stamp <= state.last_stamp:
             self.counters.rejected_out_of_order += 1

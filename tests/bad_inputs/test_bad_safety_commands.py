@@ -56,8 +56,6 @@ def _case(case_id: str, state: str, command: Any, stamp: float = NOW, counter: s
     return pytest.param(Offer(state, command, stamp, counter, published, now), id=case_id, marks=marks)
 
 
-_FLATTENED = pytest.mark.xfail(strict=True, reason="on_command flattens any 4-element array (reported)")
-
 CASES = [
     _case("nan-vx", "active", [math.nan, 0, 0, 0]),
     _case("inf-vy", "active", [0, math.inf, 0, 0]),
@@ -71,7 +69,10 @@ CASES = [
     _case("empty", "active", []),
     _case("scalar", "active", 0.5),
     _case("none", "active", None),
-    _case("two-by-two", "active", [[0.1, 0.1], [0.1, 0.1]], marks=_FLATTENED),
+    _case("two-by-two", "active", [[0.1, 0.1], [0.1, 0.1]]),
+    _case("four-by-one", "active", [[0.1], [0], [0], [0]]),
+    _case("ragged", "active", [[0.1, 0], [0, 0, 0]]),
+    _case("text", "active", ["0.1", "fast", 0, 0]),
     _case("nan-stamp", "active", [0.1, 0, 0, 0], stamp=math.nan),
     _case("inf-stamp", "active", [0.1, 0, 0, 0], stamp=math.inf),
     _case("minus-inf-stamp", "active", [0.1, 0, 0, 0], stamp=-math.inf),

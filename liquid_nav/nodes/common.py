@@ -146,10 +146,15 @@ def diagnostic_status(name: str, level: bytes, message: str, values: Dict[str, A
 def run_node(factory: Callable[[], Node], args: Optional[list] = None) -> int:
     """Init rclpy, build the node, spin until Ctrl-C / shutdown.
 
-    A node that cannot be built (bad parameter, missing or corrupt model file) prints why and exits
-    with status 2.
+    Malformed ``--ros-args`` and a node that cannot be built (bad parameter, missing or corrupt model file)
+    print why in one line and exit with status 2.
     """
-    rclpy.init(args=sys.argv if args is None else args)
+    try:
+        rclpy.init(args=sys.argv if args is None else args)
+    except Exception as error:  # noqa: BLE001 - rcl reports malformed --ros-args as its own RCLError
+        reason = str(error).split(", at /")[0]  # drop rcl's C source locations
+        print(f"[liquid_nav] cannot start: invalid ROS arguments: {reason}", file=sys.stderr)
+        return 2
     node = None
     try:
         try:

@@ -9,10 +9,11 @@ workers, and an interrupted collection continues where it stopped (finished epis
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -21,6 +22,7 @@ from liquid_nav.executor import map_unordered
 from liquid_nav.expert import PrivilegedExpert
 from liquid_nav.sim.env import EnvConfig, FlyToTargetEnv
 from liquid_nav.sim.rollout import EpisodeRecord, Info, run_episode
+from liquid_nav.sim.worlds import WorldSpec
 
 
 @dataclass(frozen=True)
@@ -106,15 +108,25 @@ def file_sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def episode_metadata(env: FlyToTargetEnv, record: EpisodeRecord, source: str, **extra: Any) -> Dict[str, Any]:
-    """What every stored episode says about where it came from."""
+def world_identity(world: Union[str, Path, WorldSpec]) -> Tuple[str, str]:
+    """Where a world came from and its SHA-256: the file's bytes for a world file, the canonical JSON of the
+    spec for a world built in code (a :class:`WorldSpec`)."""
     from liquid_nav.sim.worlds import world_path
 
+    if isinstance(world, WorldSpec):
+        canonical = json.dumps(asdict(world), sort_keys=True, default=str)
+        return world.source, hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return str(world), file_sha256(world_path(world))
+
+
+def episode_metadata(env: FlyToTargetEnv, record: EpisodeRecord, source: str, **extra: Any) -> Dict[str, Any]:
+    """What every stored episode says about where it came from."""
+    world_file, world_sha256 = world_identity(env.config.world)
     camera = env.camera.config
     fx, fy, cx, cy = env.camera.intrinsics()
     return {
-        "source": source, "world": env.world.name, "world_file": str(env.config.world),
-        "world_sha256": file_sha256(world_path(env.config.world)), "seed": record.seed,
+        "source": source, "world": env.world.name, "world_file": world_file,
+        "world_sha256": world_sha256, "seed": record.seed,
         "outcome": record.outcome, "success": record.success, "steps": record.steps,
         "camera": {"width": camera.width, "height": camera.height, "fov_deg": camera.fov_deg,
                    "pitch_deg": camera.pitch_deg},
@@ -179,7 +191,7 @@ def collect(config: CollectConfig, out: Path, progress: bool = True, executor: s
     from liquid_nav.sim.worlds import load_world
 
     store = EpisodeStore(Path(out))
-    world = load_world(config.env.world).name
+    world = config.env.world.name if isinstance(config.env.world, WorldSpec) else load_world(config.env.world).name
     todo = [seed for seed in config.seeds() if not store.has(episode_id(world, seed))]
     started = time.perf_counter()
     written = successes = frames = 0

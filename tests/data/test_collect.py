@@ -74,3 +74,17 @@ def test_cli_collects_with_camera_timing_and_reports_bad_worlds(tmp_path, capsys
     assert (episode.dts[1:] > 0.05).any()  # dropped frames: some intervals span two periods
     assert main(["collect", "--world", "atlantis", "--episodes", "1", "--out", str(out)]) == 1
     assert "unknown world 'atlantis'" in capsys.readouterr().err
+
+
+def test_a_world_built_in_code_is_collected_with_its_own_identity(tmp_path):
+    from dataclasses import replace
+
+    from liquid_nav.data.collect import world_identity
+    from liquid_nav.sim.worlds import load_world
+
+    spec = replace(load_world("forest"), name="forest_sparse", source="<built in code>")
+    collect(collect_config(spec, 1, 40, 1, camera="small", max_episode_seconds=1.0), tmp_path, progress=False)
+    metadata = EpisodeStore(tmp_path).metadata(episode_id("forest_sparse", 40))
+    assert metadata["world"] == "forest_sparse" and metadata["world_file"] == "<built in code>"
+    assert metadata["world_sha256"] == world_identity(spec)[1] != world_identity(load_world("forest"))[1]
+    assert world_identity("forest")[0] == "forest" and len(world_identity("forest")[1]) == 64

@@ -32,6 +32,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     dagger.add_argument("--eval-first-seed", type=seed_argument, default=100_000, help="first held-out seed")
     dagger.set_defaults(handler=_dagger)
 
+    study = subparsers.add_parser(
+        "study", help="a training study: recipe variants x seeds, trained, flown closed-loop, one report",
+        description="Train every variant of a study file (config/study/*.yaml) with every seed on one store\n"
+                    "(collected when missing), fly each finished run closed-loop on paired seeds, and write\n"
+                    "REPORT/{report.md, results.json, summary.json, curves.png}: validation loss, feature scale,\n"
+                    "state saturation, CNN gradient and success, mean and spread over seeds. Every stage\n"
+                    "resumes; --variants and --seeds pick a part of the study.",
+        epilog="example:\n  liquid-nav study trainability --out runs/trainability --report docs/results/trainability "
+               "--workers 2\n  liquid-nav study trainability --out runs/trainability --variants cfc_ncp lstm --seeds 1",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    study.add_argument("study", help="study name in config/study (trainability) or a study YAML file")
+    study.add_argument("--out", required=True, help="study directory (runs and evaluations; created, resumed)")
+    study.add_argument("--report", help="report directory (default OUT/report)")
+    study.add_argument("--variants", nargs="+", help="train only these variants (default: all; evaluation flies "
+                                                     "every finished run of the chosen seeds)")
+    study.add_argument("--seeds", nargs="+", type=int, help="only these training seeds (default: all)")
+    study.add_argument("--stages", nargs="+", default=None, metavar="STAGE",
+                       help="collect, train, evaluate, report (default: all, in that order)")
+    study.add_argument("--workers", type=int, default=2, help="collection / evaluation worker processes (default 2)")
+    study.add_argument("--no-progress", action="store_true", help="no progress bars")
+    study.set_defaults(handler=_study)
 
     curves = subparsers.add_parser("curves", help="plot training curves and diagnostics of runs into one PNG",
                                    description="Losses, feature scale, state saturation and gradient norms of "
@@ -119,6 +140,29 @@ def _dagger(args: argparse.Namespace) -> int:
                               eval_first_seed=args.eval_first_seed)
         run_dagger(_config(args), dagger, EnvConfig(world=args.world), args.data, args.out,
                    progress=not args.no_progress)
+        return 0
+    return _run(body)
+
+
+def _study(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    def body() -> int:
+        from liquid_nav.evaluate.experiment import ExperimentError
+        from liquid_nav.train.study import STAGES, StudyError, load_study, run_study
+
+        if args.workers < 1:
+            raise ValueError(f"--workers must be >= 1, got {args.workers}")
+        try:
+            study = load_study(args.study)
+            command = " ".join(["liquid-nav study", args.study, "--out", args.out, "--workers", str(args.workers)]
+                               + (["--report", args.report] if args.report else []))
+            done = run_study(study, Path(args.out), Path(args.report) if args.report else None,
+                             stages=args.stages or STAGES, variants=args.variants, seeds=args.seeds,
+                             workers=args.workers, progress=not args.no_progress, command=command)
+        except (StudyError, ExperimentError) as error:
+            raise ValueError(str(error)) from None
+        print("; ".join(f"{key} {value}" for key, value in done.items()))
         return 0
     return _run(body)
 

@@ -8,7 +8,7 @@ shows it here.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Callable, Dict, List, Optional
 
 import numpy as np
 
@@ -34,8 +34,10 @@ def _ema(values: np.ndarray, weight: float = 0.9) -> np.ndarray:
     return smoothed
 
 
-def plot_training_curves(runs: Dict[str, Path], path: Path, title: str = "") -> Path:
-    """Write the curves of ``runs`` (label -> run directory) to ``path`` (PNG); returns ``path``."""
+def plot_training_curves(runs: Dict[str, Path], path: Path, title: str = "",
+                         group: Optional[Callable[[str], str]] = None) -> Path:
+    """Write the curves of ``runs`` (label -> run directory) to ``path`` (PNG); returns ``path``. With ``group``
+    (label -> group name), runs of one group share a colour and the legend names the groups."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -44,14 +46,18 @@ def plot_training_curves(runs: Dict[str, Path], path: Path, title: str = "") -> 
     logs = {label: read_log(Path(run)) for label, run in runs.items()}
     figure, axes = plt.subplots(2, 3, figsize=(14, 7.5))
     colors = plt.get_cmap("tab10")
-    labels: Sequence[str] = list(logs)
+    names = [group(label) if group else label for label in logs]
+    groups = list(dict.fromkeys(names))
     for ax, (key, name, kind, log_scale) in zip(axes.flat, PANELS):
-        for index, label in enumerate(labels):
+        legend_done = set()
+        for label, group_name in zip(logs, names):
             series = _series(logs[label], key, kind)
             if not len(series):
                 continue
             values = _ema(series[:, 1]) if key == "loss" else series[:, 1]
-            ax.plot(series[:, 0], values, color=colors(index % 10), label=label,
+            legend = group_name if group_name not in legend_done else "_nolegend_"
+            legend_done.add(group_name)
+            ax.plot(series[:, 0], values, color=colors(groups.index(group_name) % 10), label=legend,
                     marker="o" if kind == "validation" else None, markersize=3, linewidth=1.2)
         ax.set_title(name, fontsize=10)
         ax.set_xlabel("step")

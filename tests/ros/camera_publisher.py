@@ -69,10 +69,11 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=100)
     parser.add_argument("--warmup", type=int, default=0)
     parser.add_argument("--reliability", default="reliable", choices=("reliable", "best_effort"))
+    parser.add_argument("--depth", type=int, default=5, help="history depth of the image publisher")
     options, ros_args = parser.parse_known_args()
     rclpy.init(args=[sys.argv[0], *ros_args])
     node = Node("camera_publisher")
-    publisher = node.create_publisher(Image, "camera/image_raw", image_qos(options.reliability, 5))
+    publisher = node.create_publisher(Image, "camera/image_raw", image_qos(options.reliability, options.depth))
     rng = np.random.default_rng(0)
     if options.streams:
         publish_streams(node, publisher, options, rng)

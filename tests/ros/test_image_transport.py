@@ -82,9 +82,15 @@ def missing_between_first_and_last(delivered) -> int:
     return sum(indices[-1] - indices[0] + 1 - len(indices) for indices in delivered if indices)
 
 
-def test_camera_sized_frames_reach_the_controller_with_the_shipped_defaults(ros, processes, small_checkpoint):
-    delivered, counter = stream_into_controller(ros, processes, small_checkpoint, STREAMS)
-    print(f"image delivery, shipped defaults (reliable): {report(STREAMS, delivered)}")
+def test_camera_sized_frames_reach_the_controller_over_the_shipped_reliable_transport(ros, processes,
+                                                                                      small_checkpoint):
+    """The shipped QoS (reliable) and transport, with deep queues on both sides: the shipped image_depth of 2
+    lets a controller starved of CPU skip to the newest frame (by design), which would count as loss here;
+    this test counts what the transport loses, and bench/ros.py measures how fast frames are answered."""
+    delivered, counter = stream_into_controller(ros, processes, small_checkpoint, STREAMS,
+                                                controller_args=("-p", f"image_depth:={FRAMES}"),
+                                                publisher_args=("--depth", str(FRAMES)))
+    print(f"image delivery, shipped reliable transport: {report(STREAMS, delivered)}")
     assert all(len(indices) >= 0.99 * FRAMES for indices in delivered), report(STREAMS, delivered)
     # the controller's own loss count agrees with the stamps it answered
     assert int(counter.diagnostics["lost_frames"]) == missing_between_first_and_last(delivered)

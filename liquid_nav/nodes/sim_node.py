@@ -12,8 +12,8 @@ Steps are paced by a steady (wall) timer at ``real_time_factor`` x real time, or
 With ``lock_step``, each frame waits (up to ``lock_step_timeout`` wall seconds) for the cmd_vel stamped with
 its stamp before the simulation advances: the closed loop then gives the same flight on a loaded machine as
 ``liquid-nav evaluate`` in one process (at ``real_time_factor`` 0 it advances as soon as the command arrives).
-A waiting frame is published again every 0.25 s, for a controller that subscribed after it went out (the
-controller drops a frame whose stamp it has seen).
+A waiting frame and ``/clock`` are published again every 0.25 s, for a controller or a safety node that
+subscribed after they went out (the controller drops a frame whose stamp it has seen).
 """
 from __future__ import annotations
 
@@ -115,6 +115,9 @@ class SimNode(Node):
             if waited < self.params["lock_step_timeout"]:
                 if now_ns - self._republished_ns >= LOCK_STEP_REPUBLISH_NS:
                     self._republished_ns = now_ns
+                    # the clock too: /clock is volatile, and a node that joined after the frame went out
+                    # (a safety node refusing to arm with "no time yet") would otherwise never get a time
+                    self._clock_publisher.publish(ClockMsg(clock=self._camera_messages[0].header.stamp))
                     self._image_publisher.publish(self._camera_messages[0])
                     self._info_publisher.publish(self._camera_messages[1])
                 return

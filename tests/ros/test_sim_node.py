@@ -85,3 +85,17 @@ def test_sim_node_publishes_a_consistent_world_and_resets_with_a_seed(ros):
     latest = {kv.key: kv.value for kv in seen["episode"][-1].values}
     assert int(latest["episode"]) == int(first["episode"]) + 1
     assert np.isfinite(float(latest["distance"]))
+
+
+def test_a_waiting_lock_step_frame_repeats_its_clock_for_nodes_that_join_late(ros):
+    """/clock is volatile: a safety node started after the first frame must still get a time to arm on."""
+    overrides = {"camera": "small", "real_time_factor": 0.0, "lock_step": True, "lock_step_timeout": 60.0}
+    ros.add(SimNode(context=ros.context, parameter_overrides=[Parameter(k, value=v) for k, v in overrides.items()]))
+    images, clocks = [], []
+    ros.node.create_subscription(Image, "camera/image_raw", images.append, SENSOR_QOS)
+    wait_for(lambda: images, 60, "the first frame")
+    ros.node.create_subscription(Clock, "/clock", clocks.append, CLOCK_QOS)  # joins after the frame went out
+    wait_for(lambda: len(clocks) >= 2, 10, "the waiting frame's clock, repeated")
+    first = stamp_to_ns(images[0].header.stamp)
+    assert {stamp_to_ns(message.clock) for message in clocks} == {first}  # no command: time stands still
+    assert {stamp_to_ns(message.header.stamp) for message in images} == {first}

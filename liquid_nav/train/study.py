@@ -71,7 +71,7 @@ class StudyConfig:
     variants: Dict[str, Dict[str, Any]]
     seeds: Tuple[int, ...] = (0, 1, 2)
     common: Dict[str, Any] = field(default_factory=dict)  # overrides applied to every variant first
-    reference: Optional[str] = None  # the variant every other is compared with, paired
+    reference: Optional[str] = None  # the variant whose paired comparisons the report lists first
     data: StudyData = field(default_factory=StudyData)
     evaluation: StudyEvaluation = field(default_factory=StudyEvaluation)
 
@@ -300,7 +300,7 @@ def spread(values: Sequence[Optional[float]]) -> Dict[str, Any]:
 
 def study_summary(study: StudyConfig, out: Path) -> Dict[str, Any]:
     """Per variant: every seed's run summary and success per world, the spread over seeds, the pooled success
-    (Wilson) and the paired tests against the reference; plus the pooled results in the evaluation format."""
+    (Wilson); plus the pooled results in the evaluation format (with every paired test)."""
     from liquid_nav.evaluate.experiment import ExperimentConfig, ModelSpec
     from liquid_nav.evaluate.report import build_results
     from liquid_nav.evaluate.rundir import load_run
@@ -391,9 +391,13 @@ def write_study_report(study: StudyConfig, out: Path, report_dir: Path, command:
              f"variant of a training seed on the same seeds, so the comparisons are paired), at most "
              f"{study.evaluation.max_episode_seconds:g} s, safety `{study.evaluation.safety}`. "
              "Figures are mean ± standard deviation over the finished seeds; success pooled over seeds has a "
-             "Wilson 95 % interval.", ""]
+             "Wilson 95 % interval. The training seed also draws the validation episodes, so validation losses "
+             "compare variants within a seed; across seeds they move with the split as well.", ""]
     if study.common:
         lines += [f"Overrides of every variant: `{json.dumps(study.common)}`", ""]
+    if (report_dir / "findings.md").is_file():
+        lines += ["What the figures below mean and what changed in the defaults: [findings.md](findings.md) "
+                  "(written by hand; this file is generated).", ""]
     lines += ["## Ablation table", "",
               "| variant | overrides | seeds done | validation loss (final) | feature std (end) | feature max abs "
               "| saturated states (end) | CNN gradient norm (end) | "
@@ -433,9 +437,8 @@ def write_study_report(study: StudyConfig, out: Path, report_dir: Path, command:
               "Pairs are (training seed, world seed): both variants trained with the same seed flew the same "
               "world. *only A*: A reached the target and B did not. Holm-adjusted over every per-world test.", "",
               "| A | B | world | pairs | only A | only B | p | p (Holm) | better (5 %) |", "|---|---|---|---|---|---|---|---|---|"]
-    comparisons = summary["results"]["comparisons"]
-    if study.reference:
-        comparisons = [item for item in comparisons if study.reference in (item["model_a"], item["model_b"])]
+    comparisons = sorted(summary["results"]["comparisons"],  # the reference's pairs first, then the others
+                         key=lambda item: study.reference not in (item["model_a"], item["model_b"]))
     for item in comparisons:
         holm = f"{item['p_holm']:.4f}" if "p_holm" in item else "-"
         lines.append(f"| {item['model_a']} | {item['model_b']} | {item['world']} | {item['pairs']} | {item['only_a']} | "

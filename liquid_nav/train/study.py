@@ -192,6 +192,8 @@ def run_state(study: StudyConfig, out: Path, variant: str, seed: int) -> str:
                          f"or study into a new --out directory")
     from liquid_nav.train.trainer import read_log
 
+    if not (run / "log.csv").is_file():  # stopped before its first log row
+        return "partial"
     steps = [int(row["step"]) for row in read_log(run) if row["kind"] == "validation"]
     return "done" if steps and max(steps) >= expected.steps else "partial"
 

@@ -303,7 +303,7 @@ def spread(values: Sequence[Optional[float]]) -> Dict[str, Any]:
 def study_summary(study: StudyConfig, out: Path) -> Dict[str, Any]:
     """Per variant: every seed's run summary and success per world, the spread over seeds, the pooled success
     (Wilson); plus the pooled results in the evaluation format (with every paired test)."""
-    from liquid_nav.evaluate.experiment import ExperimentConfig, ModelSpec
+    from liquid_nav.evaluate.experiment import ExperimentConfig, ModelSpec, world_label
     from liquid_nav.evaluate.report import build_results
     from liquid_nav.evaluate.rundir import load_run
 
@@ -321,8 +321,6 @@ def study_summary(study: StudyConfig, out: Path) -> Dict[str, Any]:
         first_seed=evaluation.first_seed, backend=evaluation.backend, camera=evaluation.camera,
         max_episode_seconds=evaluation.max_episode_seconds, safety=evaluation.safety, name=study.name)
     results = build_results(pooled, rows)
-    from liquid_nav.evaluate.experiment import world_label
-
     worlds = [world_label(world) for world in evaluation.worlds]
     variants: Dict[str, Any] = {}
     for variant in study.variants:

@@ -114,12 +114,11 @@ def test_a_run_of_another_config_is_refused(study_run, tmp_path):
 
 
 def test_a_run_stopped_before_its_first_log_row_is_trained_again(study_run, tmp_path):
-    study, root, _ = study_run
+    study, _, _ = study_run
     run = study.run_dir(tmp_path, "lstm", 0)
     run.mkdir(parents=True)
     (run / "config.yaml").write_text(yaml.safe_dump(study.train_config("lstm", 0).to_dict(), sort_keys=False))
     assert run_state(study, tmp_path, "lstm", 0) == "partial"
-    study = load_study(tiny_study(tmp_path, data={**yaml.safe_load(tiny_study(root).read_text())["data"]}))
     assert run_study(study, tmp_path, stages=["train"], variants=["lstm"], seeds=[0], progress=False,
                      log=lambda _: None) == {"trained": 1}
     assert run_state(study, tmp_path, "lstm", 0) == "done"

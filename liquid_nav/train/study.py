@@ -5,7 +5,13 @@ Layout of a study directory::
 
     OUT/<variant>/seed<k>/     a ``liquid-nav train`` run (config.yaml, log.csv, checkpoints/)
     OUT/eval/seed<k>/          a ``liquid-nav evaluate`` run: every variant trained with seed k, on seed block k
+    ARCHIVE/<variant>/seed<k>/ the record of a finished cell: config.yaml, log.csv, episodes.jsonl (its flights),
+                               cell.json (the evaluation settings); small, so it is committed
     REPORT/                    report.md, results.json (the evaluation format), summary.json, curves.png
+
+A cell (variant x seed) is recorded in the archive once it is trained and flown; the report is built from the
+archive alone, and a recorded cell is neither trained nor flown again. So a study grows across machines that
+keep only the repository: checkpoints and evaluation directories may go, the record stays.
 
 Training seed number k (its index in ``seeds``) flies the evaluation seeds ``first_seed + k * episodes_per_seed``
 onwards, so every variant trained with that seed meets the same worlds (paired), and the pooled results hold
@@ -29,6 +35,9 @@ from liquid_nav.train.config import TrainConfig, TrainConfigError, parse_train_c
 from liquid_nav.validation import MappingReader
 
 STAGES = ("collect", "train", "evaluate", "report")
+CELL_FILE = "cell.json"
+CELL_FORMAT = "liquid_nav.study_cell"
+FINISHED = ("done", "recorded")  # run states of a trained run (recorded: trained and flown, in the archive)
 SUMMARY_FORMAT = "liquid_nav.study_summary"
 TAIL_ROWS = 10  # logged training rows averaged for the end-of-training diagnostics
 
@@ -74,6 +83,7 @@ class StudyConfig:
     reference: Optional[str] = None  # the variant whose paired comparisons the report lists first
     data: StudyData = field(default_factory=StudyData)
     evaluation: StudyEvaluation = field(default_factory=StudyEvaluation)
+    archive: Optional[str] = None  # where finished cells are recorded; None: OUT/archive
 
     def train_config(self, variant: str, seed: int) -> TrainConfig:
         """The full training config of one run (base file, then ``common``, then the variant, then the seed)."""
@@ -91,6 +101,13 @@ class StudyConfig:
 
     def run_dir(self, out: Path, variant: str, seed: int) -> Path:
         return Path(out) / variant / f"seed{seed}"
+
+    def archive_dir(self, out: Path) -> Path:
+        """Where finished cells are recorded: the study's ``archive``, else ``OUT/archive``."""
+        return Path(self.archive) if self.archive is not None else Path(out) / "archive"
+
+    def cell_dir(self, out: Path, variant: str, seed: int) -> Path:
+        return self.archive_dir(out) / variant / f"seed{seed}"
 
     def evaluation_first_seed(self, seed: int) -> int:
         return self.evaluation.first_seed + self.seeds.index(seed) * self.evaluation.episodes_per_seed
@@ -170,7 +187,8 @@ def parse_study(data: Any, source: str) -> StudyConfig:
     eval_node.finish()
     study = StudyConfig(name=root.text("name", default=Path(source).stem), train=root.text("train", default="quick"),
                         variants={label: value or {} for label, value in variants.items()}, seeds=tuple(seeds),
-                        common=common, reference=reference, data=study_data, evaluation=evaluation)
+                        common=common, reference=reference, data=study_data, evaluation=evaluation,
+                        archive=root.text("archive") if root.has("archive") else None)
     root.finish()
     for variant in study.variants:
         study.train_config(variant, study.seeds[0])  # a bad override fails now, naming the variant
@@ -205,6 +223,8 @@ def train_runs(study: StudyConfig, out: Path, runs: Sequence[Tuple[str, int]], p
 
     trained = 0
     for variant, seed in runs:
+        if recorded_cell(study, out, variant, seed) is not None:
+            continue
         state = run_state(study, out, variant, seed)
         if state == "done":
             continue
@@ -234,16 +254,100 @@ def evaluation_experiment(study: StudyConfig, out: Path, seed: int, variants: Se
 def evaluate_runs(study: StudyConfig, out: Path, seeds: Sequence[int], workers: int = 1,
                   progress: bool = True) -> int:
     """Fly every finished run of the training ``seeds`` (all variants: a seed's evaluation directory holds them
-    all) that is not flown yet; returns the number of episodes flown."""
+    all) that is neither flown nor recorded yet; returns the number of episodes flown."""
     from liquid_nav.evaluate.run import fly_episodes
 
     flown = 0
     for seed in seeds:
-        variants = [variant for variant in study.variants if run_state(study, out, variant, seed) == "done"]
+        variants = [variant for variant in study.variants if recorded_cell(study, out, variant, seed) is None
+                    and run_state(study, out, variant, seed) == "done"]
         if variants:
             flown += fly_episodes(evaluation_experiment(study, out, seed, variants), Path(out) / "eval" / f"seed{seed}",
                                   workers=workers, progress=progress)
     return flown
+
+
+# --- the record of finished cells -------------------------------------------------------------------------
+def evaluation_settings(study: StudyConfig) -> Dict[str, Any]:
+    """What a flight's outcome depends on besides its checkpoint and seed (backend, camera, time limit, safety,
+    the worlds' SHA-256s), as the evaluation run directory stores it."""
+    from liquid_nav.evaluate.experiment import REFERENCE, ExperimentConfig, ModelSpec, SampleConfig
+
+    evaluation = study.evaluation
+    experiment = ExperimentConfig(models=(ModelSpec(REFERENCE, REFERENCE),), worlds=evaluation.worlds,
+                                  episodes=evaluation.episodes_per_seed, first_seed=evaluation.first_seed,
+                                  backend=evaluation.backend, camera=evaluation.camera,
+                                  max_episode_seconds=evaluation.max_episode_seconds, safety=evaluation.safety,
+                                  samples=SampleConfig(seeds=0, conditions=()), name=study.name)
+    return {key: value for key, value in experiment.settings().items() if key != "models"}
+
+
+def _cell_block(study: StudyConfig, seed: int) -> Dict[str, Any]:
+    from liquid_nav.evaluate.experiment import world_label
+
+    return {"worlds": [world_label(world) for world in study.evaluation.worlds],
+            "first_seed": study.evaluation_first_seed(seed), "episodes_per_seed": study.evaluation.episodes_per_seed}
+
+
+def recorded_cell(study: StudyConfig, out: Path, variant: str, seed: int) -> Optional[Path]:
+    """The archive directory of the cell when it is recorded (None when not); raises StudyError when the record
+    is of another training config or evaluation, or is damaged."""
+    from liquid_nav.evaluate.experiment import settings_difference
+
+    cell = study.cell_dir(out, variant, seed)
+    if not (cell / CELL_FILE).is_file():
+        return None
+    try:
+        record = json.loads((cell / CELL_FILE).read_text(encoding="utf-8"))
+        stored_config = yaml.safe_load((cell / "config.yaml").read_text(encoding="utf-8"))
+    except (OSError, ValueError, yaml.YAMLError) as error:
+        raise StudyError(f"{cell}: a damaged cell record ({error}); delete the directory to redo the cell") from None
+    if not isinstance(record, dict) or record.get("format") != CELL_FORMAT or record.get("format_version") != 1:
+        raise StudyError(f"{cell / CELL_FILE}: not a {CELL_FORMAT} v1 file")
+    expected = study.train_config(variant, seed).to_dict()
+    if stored_config != expected:
+        changed = sorted(key for key in expected if not isinstance(stored_config, dict)
+                         or stored_config.get(key) != expected[key])
+        raise StudyError(f"{cell} records a run with another training config (keys {changed} differ); move it "
+                         f"away or give the study another archive")
+    if record.get("block") != _cell_block(study, seed):
+        raise StudyError(f"{cell} records flights of another seed block ({record.get('block')}, the study flies "
+                         f"{_cell_block(study, seed)})")
+    difference = settings_difference({**record["settings"], "models": {}},
+                                     {**evaluation_settings(study), "models": {}})
+    if difference:
+        raise StudyError(f"{cell} records flights with other evaluation settings ({difference})")
+    return cell
+
+
+def record_cells(study: StudyConfig, out: Path) -> int:
+    """Record every cell that is trained and completely flown but not recorded yet; returns how many were."""
+    from liquid_nav.evaluate.rundir import EPISODES_FILE, RUN_FILE, load_run
+    from liquid_nav.files import atomic_write_bytes, atomic_write_text
+
+    recorded = 0
+    for variant in study.variants:
+        for seed in study.seeds:
+            eval_dir = Path(out) / "eval" / f"seed{seed}"
+            if (recorded_cell(study, out, variant, seed) is not None or not (eval_dir / RUN_FILE).is_file()
+                    or run_state(study, out, variant, seed) != "done"):
+                continue
+            block = _cell_block(study, seed)
+            rows = [row for row in load_run(eval_dir)[1] if row["model"] == variant]
+            if len(rows) < len(block["worlds"]) * block["episodes_per_seed"]:
+                continue  # not completely flown
+            settings = json.loads((eval_dir / RUN_FILE).read_text(encoding="utf-8"))["settings"]
+            run, cell = study.run_dir(out, variant, seed), study.cell_dir(out, variant, seed)
+            cell.mkdir(parents=True, exist_ok=True)
+            for name in ("config.yaml", "log.csv"):
+                atomic_write_bytes(cell / name, (run / name).read_bytes())
+            atomic_write_text(cell / EPISODES_FILE, "".join(json.dumps(row, allow_nan=False) + "\n" for row in rows))
+            atomic_write_text(cell / CELL_FILE, json.dumps(  # written last: its presence marks a whole record
+                {"format": CELL_FORMAT, "format_version": 1, "study": study.name, "variant": variant, "seed": seed,
+                 "checkpoint_sha256": settings["models"][variant], "block": block,
+                 "settings": {key: value for key, value in settings.items() if key != "models"}}, indent=1))
+            recorded += 1
+    return recorded
 
 
 # --- the summary ------------------------------------------------------------------------------------------
@@ -251,7 +355,7 @@ def run_summary(run_dir: Path) -> Dict[str, Any]:
     """What a training run's log says about its trainability: losses, feature scale, saturation, CNN gradient."""
     from liquid_nav.train.trainer import read_log
 
-    rows = read_log(run_dir)
+    rows = read_log(run_dir) if (Path(run_dir) / "log.csv").is_file() else []  # none: stopped before its first row
     train = [row for row in rows if row["kind"] == "train"]
     validation = [row for row in rows if row["kind"] == "validation" and row["validation_loss"]]
 
@@ -302,18 +406,39 @@ def spread(values: Sequence[Optional[float]]) -> Dict[str, Any]:
 
 def study_summary(study: StudyConfig, out: Path) -> Dict[str, Any]:
     """Per variant: every seed's run summary and success per world, the spread over seeds, the pooled success
-    (Wilson); plus the pooled results in the evaluation format (with every paired test)."""
+    (Wilson); plus the pooled results in the evaluation format (with every paired test). Flights come from the
+    recorded cells only; a run that is trained but not recorded shows its training figures."""
     from liquid_nav.evaluate.experiment import ExperimentConfig, ModelSpec, world_label
     from liquid_nav.evaluate.report import build_results
-    from liquid_nav.evaluate.rundir import load_run
+    from liquid_nav.evaluate.rundir import EPISODES_FILE, EpisodeLog
 
     out = Path(out)
-    rows: List[Dict[str, Any]] = []
-    for seed in study.seeds:
-        eval_dir = out / "eval" / f"seed{seed}"
-        if (eval_dir / "run.json").is_file():
-            rows += [{**row, "training_seed": seed} for row in load_run(eval_dir)[1]]
     evaluation = study.evaluation
+    worlds = [world_label(world) for world in evaluation.worlds]
+    rows: List[Dict[str, Any]] = []
+    variants: Dict[str, Any] = {}
+    for variant in study.variants:
+        per_seed = {}
+        for seed in study.seeds:
+            cell = recorded_cell(study, out, variant, seed)
+            if cell is not None:
+                state, source = "recorded", cell
+                seed_rows = [{**row, "training_seed": seed} for row in EpisodeLog(cell / EPISODES_FILE).rows()]
+                rows += seed_rows
+            else:
+                state, source, seed_rows = run_state(study, out, variant, seed), study.run_dir(out, variant, seed), []
+                if state == "missing":
+                    continue
+            success = {world: _rate([row for row in seed_rows if row["world"] == world]) for world in worlds}
+            per_seed[seed] = {"state": state, "source": str(source), **run_summary(source), "success": success}
+        done = [summary for summary in per_seed.values() if summary["state"] in FINISHED]
+        keys = ("final_validation_loss", "best_validation_loss", "feature_std", "feature_std_max",
+                "feature_absmax_max", "state_saturation", "state_saturation_max", "cnn_grad_norm",
+                "cnn_grad_norm_min", "frames_per_s", "wall_s")
+        variants[variant] = {
+            "overrides": study.variants[variant], "seeds": per_seed,
+            "spread": {key: spread([summary[key] for summary in done]) for key in keys},
+            "success_spread": {world: spread([summary["success"][world] for summary in done]) for world in worlds}}
     pooled = ExperimentConfig(
         models=tuple(ModelSpec(variant, str(out / variant / "seed*" / "checkpoints" / "last" / "policy.lnav"))
                      for variant in study.variants),
@@ -321,29 +446,10 @@ def study_summary(study: StudyConfig, out: Path) -> Dict[str, Any]:
         first_seed=evaluation.first_seed, backend=evaluation.backend, camera=evaluation.camera,
         max_episode_seconds=evaluation.max_episode_seconds, safety=evaluation.safety, name=study.name)
     results = build_results(pooled, rows)
-    worlds = [world_label(world) for world in evaluation.worlds]
-    variants: Dict[str, Any] = {}
-    for variant in study.variants:
-        per_seed = {}
-        for seed in study.seeds:
-            run = study.run_dir(out, variant, seed)
-            state = run_state(study, out, variant, seed)
-            if state == "missing":
-                continue
-            seed_rows = [row for row in rows if row["model"] == variant and row["training_seed"] == seed]
-            success = {world: _rate([row for row in seed_rows if row["world"] == world]) for world in worlds}
-            per_seed[seed] = {"state": state, **run_summary(run), "success": success}
-        done = [summary for summary in per_seed.values() if summary["state"] == "done"]
-        keys = ("final_validation_loss", "best_validation_loss", "feature_std", "feature_std_max",
-                "feature_absmax_max", "state_saturation", "state_saturation_max", "cnn_grad_norm",
-                "cnn_grad_norm_min", "frames_per_s", "wall_s")
-        variants[variant] = {
-            "overrides": study.variants[variant], "seeds": per_seed,
-            "spread": {key: spread([summary[key] for summary in done]) for key in keys},
-            "success_spread": {world: spread([summary["success"][world] for summary in done]) for world in worlds},
-            "pooled": {cell["world"]: {key: cell[key] for key in ("episodes", "successes", "success_rate",
-                                                                   "wilson_low", "wilson_high")}
-                       for cell in results["cells"] if cell["model"] == variant}}
+    for variant, item in variants.items():
+        item["pooled"] = {cell["world"]: {key: cell[key] for key in ("episodes", "successes", "success_rate",
+                                                                      "wilson_low", "wilson_high")}
+                          for cell in results["cells"] if cell["model"] == variant}
     return {"format": SUMMARY_FORMAT, "format_version": 1, "study": study.name, "train": study.train,
             "common": study.common, "seeds": list(study.seeds), "reference": study.reference, "worlds": worlds,
             "episodes_per_seed": evaluation.episodes_per_seed, "variants": variants, "results": results}
@@ -376,8 +482,9 @@ def write_study_report(study: StudyConfig, out: Path, report_dir: Path, command:
     atomic_write_text(report_dir / "results.json", json.dumps(summary["results"], indent=1, allow_nan=False))
     atomic_write_text(report_dir / "summary.json", json.dumps({k: v for k, v in summary.items() if k != "results"},
                                                               indent=1, allow_nan=False))
-    runs = {f"{variant}/seed{seed}": study.run_dir(out, variant, seed)
-            for variant, item in summary["variants"].items() for seed in item["seeds"]}
+    runs = {f"{variant}/seed{seed}": Path(entry["source"])
+            for variant, item in summary["variants"].items() for seed, entry in item["seeds"].items()
+            if (Path(entry["source"]) / "log.csv").is_file()}
     if runs:
         plot_training_curves(runs, report_dir / "curves.png", f"study {study.name}: every run (colour = variant)",
                              group=lambda label: label.split("/")[0])
@@ -392,7 +499,10 @@ def write_study_report(study: StudyConfig, out: Path, report_dir: Path, command:
              f"{study.evaluation.max_episode_seconds:g} s, safety `{study.evaluation.safety}`. "
              "Figures are mean ± standard deviation over the finished seeds; success pooled over seeds has a "
              "Wilson 95 % interval. The training seed also draws the validation episodes, so validation losses "
-             "compare variants within a seed; across seeds they move with the split as well.", ""]
+             "compare variants within a seed; across seeds they move with the split as well.", "",
+             f"Every figure is read from the cells recorded in `{study.archive_dir(out)}` "
+             "(config, training log and flights of each finished run; state *recorded*); a run that is trained but "
+             "not completely flown shows its training figures only (state *done*).", ""]
     if study.common:
         lines += [f"Overrides of every variant: `{json.dumps(study.common)}`", ""]
     if (report_dir / "findings.md").is_file():
@@ -405,7 +515,7 @@ def write_study_report(study: StudyConfig, out: Path, report_dir: Path, command:
               "|" + "---|" * (8 + 2 * len(worlds))]
     for variant, item in summary["variants"].items():
         spreads = item["spread"]
-        done = sum(1 for entry in item["seeds"].values() if entry["state"] == "done")
+        done = sum(1 for entry in item["seeds"].values() if entry["state"] in FINISHED)
         cells = [variant, f"`{json.dumps(item['overrides'])}`" if item["overrides"] else "(the recipe)",
                  f"{done}/{len(study.seeds)}", _figure(spreads["final_validation_loss"]),
                  _figure(spreads["feature_std"], 2), _figure(spreads["feature_absmax_max"], 1),
@@ -489,6 +599,8 @@ def run_study(study: StudyConfig, out: Path, report_dir: Optional[Path] = None, 
     if "evaluate" in stages:
         done["flown"] = evaluate_runs(study, out, sorted({seed for _, seed in runs}, key=study.seeds.index),
                                       workers=workers, progress=progress)
+    if "evaluate" in stages or "report" in stages:
+        done["recorded"] = record_cells(study, out)
     if "report" in stages:
         done["report"] = write_study_report(study, out, Path(report_dir or Path(out) / "report"), command)
     return done

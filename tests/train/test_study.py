@@ -2,6 +2,7 @@
 closed-loop on its seed block, pooled into the evaluation format with the spread over seeds; re-running does
 nothing; a run directory of another config and malformed study files are refused with the key named."""
 import json
+import shutil
 import statistics
 
 import cv2
@@ -10,7 +11,8 @@ import yaml
 
 from liquid_nav.cli import main
 from liquid_nav.evaluate.rundir import load_run
-from liquid_nav.train.study import StudyError, load_study, parse_study, run_state, run_study
+from liquid_nav.train.study import (StudyError, load_study, parse_study, record_cells, recorded_cell, run_state,
+                                    run_study)
 from liquid_nav.train.trainer import read_log
 
 TINY_TRAINING = {"policy": {"units": 16, "backbone_units": 16}, "window": 8, "stride": 8, "batch_size": 2,
@@ -153,3 +155,57 @@ def test_bad_study_files_name_the_key(tmp_path, change, message):
     data.update(change)
     with pytest.raises(StudyError, match=message.replace("(", r"\(").replace(")", r"\)")):
         parse_study(data, "tiny.yaml")
+
+
+def test_a_machine_that_keeps_only_the_archive_trains_and_flies_nothing(study_run, tmp_path):
+    """The record of finished cells is what a fresh clone has: the report rebuilt from it alone is the same."""
+    _, root, _ = study_run
+    for variant in ("cfc_ncp", "lstm"):
+        for seed in (0, 1):
+            cell = root / "out" / "archive" / variant / f"seed{seed}"
+            assert sorted(p.name for p in cell.iterdir()) == ["cell.json", "config.yaml", "episodes.jsonl", "log.csv"]
+            assert (cell / "log.csv").read_bytes() == (root / "out" / variant / f"seed{seed}" / "log.csv").read_bytes()
+            flown = [row for row in load_run(root / "out" / "eval" / f"seed{seed}")[1] if row["model"] == variant]
+            assert [json.loads(line) for line in (cell / "episodes.jsonl").read_text().splitlines()] == flown
+    shutil.copytree(root / "out" / "archive", tmp_path / "archive")
+    fresh = load_study(tiny_study(tmp_path, archive=str(tmp_path / "archive")))  # its store does not exist either
+    done = run_study(fresh, tmp_path / "out", tmp_path / "report", stages=["train", "evaluate", "report"],
+                     progress=False, log=lambda _: None)
+    assert (done["trained"], done["flown"], done["recorded"]) == (0, 0, 0)
+    before, after = (json.loads((path / "results.json").read_text()) for path in (root / "report", tmp_path / "report"))
+    assert after["cells"] == before["cells"] and after["comparisons"] == before["comparisons"]
+    summary = json.loads((tmp_path / "report" / "summary.json").read_text())
+    assert {entry["state"] for item in summary["variants"].values() for entry in item["seeds"].values()} == {"recorded"}
+    assert "| cfc_ncp | (the recipe) | 2/2 |" in (tmp_path / "report" / "report.md").read_text()
+
+
+def test_a_record_of_another_config_or_a_damaged_record_is_refused(study_run, tmp_path):
+    _, root, _ = study_run
+    shutil.copytree(root / "out" / "archive", tmp_path / "archive")
+    changed = load_study(tiny_study(tmp_path, archive=str(tmp_path / "archive"),
+                                    common={**TINY_TRAINING, "optim": {"lr": 1e-3}}))
+    with pytest.raises(StudyError, match=r"records a run with another training config \(keys \['optim'\] differ\)"):
+        recorded_cell(changed, tmp_path, "cfc_ncp", 0)
+    longer = load_study(tiny_study(tmp_path, archive=str(tmp_path / "archive"),
+                                   evaluation={"worlds": ["forest"], "episodes_per_seed": 2, "first_seed": 500000,
+                                               "max_episode_seconds": 5.0, "camera": "small"}))
+    with pytest.raises(StudyError, match="other evaluation settings \\(max_episode_seconds was 3.0, now 5.0\\)"):
+        recorded_cell(longer, tmp_path, "cfc_ncp", 0)
+    same = load_study(tiny_study(tmp_path, archive=str(tmp_path / "archive")))
+    (tmp_path / "archive" / "lstm" / "seed1" / "cell.json").write_text('{"format": "liquid_nav.study_cell", "form')
+    with pytest.raises(StudyError, match="a damaged cell record"):
+        run_study(same, tmp_path / "out", stages=["report"], progress=False)
+
+
+def test_a_cell_is_recorded_only_when_every_flight_is_in(study_run, tmp_path):
+    study, root, _ = study_run
+    shutil.copytree(root / "out" / "cfc_ncp" / "seed0", tmp_path / "cfc_ncp" / "seed0")
+    (tmp_path / "eval" / "seed0").mkdir(parents=True)
+    shutil.copy(root / "out" / "eval" / "seed0" / "run.json", tmp_path / "eval" / "seed0")
+    lines = (root / "out" / "eval" / "seed0" / "episodes.jsonl").read_text().splitlines(keepends=True)
+    kept = [line for line in lines if json.loads(line)["model"] != "cfc_ncp"] + \
+        [line for line in lines if json.loads(line)["model"] == "cfc_ncp"][:1]
+    (tmp_path / "eval" / "seed0" / "episodes.jsonl").write_text("".join(kept))
+    assert record_cells(study, tmp_path) == 0 and not (tmp_path / "archive").exists()
+    (tmp_path / "eval" / "seed0" / "episodes.jsonl").write_text("".join(lines))
+    assert record_cells(study, tmp_path) == 1 and recorded_cell(study, tmp_path, "cfc_ncp", 0) is not None

@@ -58,7 +58,7 @@ class CellHead(nn.Module):
         return self.readout(out), state
 
 
-class _GatedRNNHead(nn.Module):
+class GatedRNNHead(nn.Module):
     """Shared parts of the LSTM / GRU baselines; the elapsed time is appended to every step's input."""
 
     def __init__(self, rnn: nn.Module, units: int, state_size: int, output_size: int, dropout: float):
@@ -78,7 +78,7 @@ class _GatedRNNHead(nn.Module):
         return out[:, 0], new_state
 
 
-class LSTMHead(_GatedRNNHead):
+class LSTMHead(GatedRNNHead):
     """LSTM baseline; the state packs ``[h, c]`` into one (B, 2 * units) tensor."""
 
     def __init__(self, input_size: int, units: int, output_size: int, dropout: float = 0.0):
@@ -91,7 +91,7 @@ class LSTMHead(_GatedRNNHead):
         return self.readout(out), torch.cat([h[0], c[0]], dim=1)
 
 
-class GRUHead(_GatedRNNHead):
+class GRUHead(GatedRNNHead):
     """GRU baseline; state (B, units)."""
 
     def __init__(self, input_size: int, units: int, output_size: int, dropout: float = 0.0):

@@ -1,7 +1,7 @@
 """Training curves of one or more runs (``RUN/log.csv``) as one PNG: losses and the trainability diagnostics.
 
 Panels: training loss (smoothed), validation loss, the feature scale the head sees (std), the fraction of
-saturated head states, the gradient norm reaching the CNN and the clipped total gradient norm. A run that
+saturated head states and gates, the gradient norm reaching the CNN and the clipped total gradient norm. A run that
 goes the way of the probe in ``docs/training.md`` (features growing, states saturating, CNN gradient at zero)
 shows it here.
 """
@@ -17,6 +17,7 @@ from liquid_nav.train.trainer import read_log
 PANELS = (("loss", "training loss (EMA)", "train", True), ("validation_loss", "validation loss", "validation", True),
           ("feature_std", "feature std at the head input", "train", False),
           ("state_saturation", "saturated states (|x| > 0.99)", "train", False),
+          ("gate_saturation", "saturated gates (within 0.01 of 0 or 1)", "train", False),
           ("cnn_grad_norm", "gradient norm reaching the CNN", "train", True),
           ("grad_norm", "total gradient norm (before clipping)", "train", True))
 
@@ -44,7 +45,9 @@ def plot_training_curves(runs: Dict[str, Path], path: Path, title: str = "",
     import matplotlib.pyplot as plt
 
     logs = {label: read_log(Path(run)) for label, run in runs.items()}
-    figure, axes = plt.subplots(2, 3, figsize=(14, 7.5))
+    figure, axes = plt.subplots(2, 4, figsize=(18, 7.5))
+    for unused in axes.flat[len(PANELS):]:
+        unused.axis("off")
     colors = plt.get_cmap("tab10")
     names = [group(label) if group else label for label in logs]
     groups = list(dict.fromkeys(names))

@@ -378,6 +378,7 @@ def run_summary(run_dir: Path) -> Dict[str, Any]:
             "feature_absmax_max": extreme("feature_absmax", max),
             "state_saturation": tail_mean("state_saturation"),
             "state_saturation_max": extreme("state_saturation", max),
+            "gate_saturation": tail_mean("gate_saturation"), "gate_saturation_max": extreme("gate_saturation", max),
             "cnn_grad_norm": tail_mean("cnn_grad_norm"), "cnn_grad_norm_min": extreme("cnn_grad_norm", min),
             "frames_per_s": statistics.median(values("frames_per_s", train)) if train else None,
             "wall_s": _wall_seconds(rows)}
@@ -433,7 +434,8 @@ def study_summary(study: StudyConfig, out: Path) -> Dict[str, Any]:
             per_seed[seed] = {"state": state, "source": str(source), **run_summary(source), "success": success}
         done = [summary for summary in per_seed.values() if summary["state"] in FINISHED]
         keys = ("final_validation_loss", "best_validation_loss", "feature_std", "feature_std_max",
-                "feature_absmax_max", "state_saturation", "state_saturation_max", "cnn_grad_norm",
+                "feature_absmax_max", "state_saturation", "state_saturation_max", "gate_saturation",
+                "gate_saturation_max", "cnn_grad_norm",
                 "cnn_grad_norm_min", "frames_per_s", "wall_s")
         variants[variant] = {
             "overrides": study.variants[variant], "seeds": per_seed,
@@ -510,16 +512,17 @@ def write_study_report(study: StudyConfig, out: Path, report_dir: Path, command:
                   "(written by hand; this file is generated).", ""]
     lines += ["## Ablation table", "",
               "| variant | overrides | seeds done | validation loss (final) | feature std (end) | feature max abs "
-              "| saturated states (end) | CNN gradient norm (end) | "
+              "| saturated states (end) | saturated gates (end) | CNN gradient norm (end) | "
               + " | ".join(f"{world} success (seed mean ± sd) | {world} pooled [95 %]" for world in worlds) + " |",
-              "|" + "---|" * (8 + 2 * len(worlds))]
+              "|" + "---|" * (9 + 2 * len(worlds))]
     for variant, item in summary["variants"].items():
         spreads = item["spread"]
         done = sum(1 for entry in item["seeds"].values() if entry["state"] in FINISHED)
         cells = [variant, f"`{json.dumps(item['overrides'])}`" if item["overrides"] else "(the recipe)",
                  f"{done}/{len(study.seeds)}", _figure(spreads["final_validation_loss"]),
                  _figure(spreads["feature_std"], 2), _figure(spreads["feature_absmax_max"], 1),
-                 _figure(spreads["state_saturation"], 3), _figure(spreads["cnn_grad_norm"], 3)]
+                 _figure(spreads["state_saturation"], 3), _figure(spreads["gate_saturation"], 3),
+                 _figure(spreads["cnn_grad_norm"], 3)]
         for world in worlds:
             cells.append(_figure(item["success_spread"][world], percent=True))
             pooled = item["pooled"].get(world)
@@ -528,8 +531,9 @@ def write_study_report(study: StudyConfig, out: Path, report_dir: Path, command:
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "## Every run", "",
               "| variant | seed | state | steps | validation loss (final / best) | feature std (end / max) "
-              "| saturated (end / max) | CNN gradient (end / min) | frames/s | wall (min) | "
-              + " | ".join(f"{world} success" for world in worlds) + " |", "|" + "---|" * (10 + len(worlds))]
+              "| saturated states (end / max) | saturated gates (end / max) | CNN gradient (end / min) | frames/s "
+              "| wall (min) | "
+              + " | ".join(f"{world} success" for world in worlds) + " |", "|" + "---|" * (11 + len(worlds))]
     for variant, item in summary["variants"].items():
         for seed, entry in item["seeds"].items():
             def pair(a: Optional[float], b: Optional[float], digits: int) -> str:
@@ -540,6 +544,7 @@ def write_study_report(study: StudyConfig, out: Path, report_dir: Path, command:
                          f"{pair(entry['final_validation_loss'], entry['best_validation_loss'], 4)} | "
                          f"{pair(entry['feature_std'], entry['feature_std_max'], 2)} | "
                          f"{pair(entry['state_saturation'], entry['state_saturation_max'], 3)} | "
+                         f"{pair(entry['gate_saturation'], entry['gate_saturation_max'], 3)} | "
                          f"{pair(entry['cnn_grad_norm'], entry['cnn_grad_norm_min'], 3)} | "
                          f"{entry['frames_per_s'] or 0:.0f} | "
                          f"{(entry['wall_s'] or 0) / 60:.1f} | " + " | ".join(success) + " |")
@@ -555,8 +560,9 @@ def write_study_report(study: StudyConfig, out: Path, report_dir: Path, command:
                      f"{item['only_b']} | {item['p_value']:.4f} | {holm} | {item['better_at_5pct'] or '-'} |")
     lines += ["", "## Curves", "", "![curves](curves.png)", "",
               "Feature std is measured at the head input; saturated states are the fraction of head states with "
-              "|x| > 0.99; the CNN gradient norm is what reaches the perception before clipping. A run going the "
-              "way of the probe in docs/training.md shows growing features, saturation near 1 and a CNN gradient "
+              "|x| > 0.99, saturated gates the fraction of the head's sigmoid gates within 0.01 of 0 or 1 (runs "
+              "trained before the log had the column show -); the CNN gradient norm is what reaches the "
+              "perception before clipping. A run going the way of the probe in docs/training.md shows growing features, saturation near 1 and a CNN gradient "
               "at zero.", "", "## How to rerun", "", "```bash", command or f"liquid-nav study {study.name}", "```", ""]
     atomic_write_text(report_dir / "report.md", "\n".join(lines))
     return report_dir / "report.md"

@@ -29,13 +29,14 @@ from liquid_nav import __version__
 from liquid_nav.data.windows import WindowDataset, load_episode_arrays, split_episodes
 from liquid_nav.files import atomic_write_bytes, atomic_write_text
 from liquid_nav.models.checkpoint import load_checkpoint, save_checkpoint
+from liquid_nav.models.diagnostics import gate_saturation
 from liquid_nav.models.policy import Policy
 from liquid_nav.stamps import DtRule
 from liquid_nav.train.augment import augment_windows
 from liquid_nav.train.config import TrainConfig
 
 LOG_FIELDS = ("step", "kind", "loss", "validation_loss", "lr", "grad_norm", "cnn_grad_norm", "feature_std",
-              "feature_absmax", "state_saturation", "frames_per_s", "closed_loop_success", "elapsed_s")
+              "feature_absmax", "state_saturation", "gate_saturation", "frames_per_s", "closed_loop_success", "elapsed_s")
 STATE_FORMAT = 1
 
 
@@ -127,11 +128,12 @@ class Trainer:
         started = time.perf_counter()
         window_started, window_frames = time.perf_counter(), 0
         while self.step < end:
-            figures = self._train_step()
+            logged = (self.step + 1) % config.log_every == 0 or self.step + 1 == end
+            figures = self._train_step(diagnose=logged)
             self.step += 1
             window_frames += config.batch_size * config.window
             bar.update(1)
-            if self.step % config.log_every == 0 or self.step == end:
+            if logged:
                 rate = window_frames / max(time.perf_counter() - window_started, 1e-9)
                 window_started, window_frames = time.perf_counter(), 0
                 self._log("train", figures, frames_per_s=rate, elapsed_s=time.perf_counter() - started)
@@ -190,7 +192,8 @@ class Trainer:
         error = (commands[:, burn:] - labels[:, burn:]) / self.output_scale
         return error.pow(2).mean(), final_state, features
 
-    def _train_step(self) -> Dict[str, float]:
+    def _train_step(self, diagnose: bool = True) -> Dict[str, float]:
+        """One optimisation step; its figures, with the gate saturation of the batch when ``diagnose``."""
         config = self.config
         seed = [config.seed, 0x57E9, self.step]
         batch = self.train_set.batch(self._batch_indices(), np.random.default_rng(seed))
@@ -207,10 +210,15 @@ class Trainer:
         self.optimizer.step()
         self.scheduler.step()
         with torch.no_grad():
-            return {"loss": float(loss), "lr": self.scheduler.get_last_lr()[0], "grad_norm": grad_norm,
-                    "cnn_grad_norm": cnn_grad, "feature_std": float(features.std()),
-                    "feature_absmax": float(features.abs().max()),
-                    "state_saturation": float((final_state.abs() > 0.99).float().mean())}
+            figures = {"loss": float(loss), "lr": self.scheduler.get_last_lr()[0], "grad_norm": grad_norm,
+                       "cnn_grad_norm": cnn_grad, "feature_std": float(features.std()),
+                       "feature_absmax": float(features.abs().max()),
+                       "state_saturation": float((final_state.abs() > 0.99).float().mean())}
+        if diagnose:
+            saturation = gate_saturation(self.policy, features.detach(), dts)
+            if saturation is not None:
+                figures["gate_saturation"] = saturation
+        return figures
 
     @torch.no_grad()
     def _validate(self, elapsed: float) -> None:
@@ -289,11 +297,13 @@ class Trainer:
         row: Dict[str, Any] = {"step": self.step, "kind": kind, **figures, **extra}
         path = self.run_dir / "log.csv"
         new = not path.is_file()
+        # a run resumed from an older log keeps its columns (a figure it did not log stays out of log.csv)
+        fields = LOG_FIELDS if new else _header(path)
         with path.open("a", newline="") as stream:
-            writer = csv.DictWriter(stream, LOG_FIELDS)
+            writer = csv.DictWriter(stream, fields)
             if new:
                 writer.writeheader()
-            writer.writerow({key: row.get(key, "") for key in LOG_FIELDS})
+            writer.writerow({key: row.get(key, "") for key in fields})
         if self._writer is not None:
             for key, value in row.items():
                 if key not in ("step", "kind") and isinstance(value, (int, float)):
@@ -304,6 +314,11 @@ def read_log(run_dir: Path) -> List[Dict[str, str]]:
     """The rows of a run's ``log.csv``."""
     with (Path(run_dir) / "log.csv").open(newline="") as stream:
         return list(csv.DictReader(stream))
+
+
+def _header(path: Path) -> List[str]:
+    with path.open(newline="") as stream:
+        return next(csv.reader(stream), list(LOG_FIELDS))
 
 
 def _grad_norm(parameters) -> float:

@@ -45,11 +45,23 @@ def test_every_head_trains_and_logs_its_diagnostics(store, tmp_path, head):
     train_rows = [row for row in rows if row["kind"] == "train"]
     assert len(train_rows) == 3 and all(float(row["loss"]) > 0 for row in train_rows)
     assert all(float(row["cnn_grad_norm"]) > 0 and float(row["feature_std"]) > 0 for row in train_rows)
+    if head == "ctrnn":  # tanh neurons: no gate
+        assert all(row["gate_saturation"] == "" for row in train_rows)
+    else:
+        assert all(0.0 <= float(row["gate_saturation"]) <= 1.0 for row in train_rows)
     assert any(row["kind"] == "validation" for row in rows)
     policy, metadata = load_checkpoint(tmp_path / "checkpoints" / "best" / "policy.lnav")
     assert policy.config.head == head and metadata["train_config"]["steps"] == 3
     assert metadata["data"]["train_episodes"] == 3 and metadata["data"]["worlds"] == ["forest"]
     assert (tmp_path / "checkpoints" / "0000002" / "policy.lnav").is_file()
+
+
+def test_a_log_of_an_older_format_keeps_its_columns(store, tmp_path):
+    (tmp_path / "log.csv").write_text("step,kind,loss,elapsed_s\r\n1,train,0.5,1.0\r\n")
+    trainer = Trainer(tiny(), store, tmp_path)
+    trainer._log("train", {"loss": 0.25, "gate_saturation": 0.1}, elapsed_s=2.0)
+    assert read_log(tmp_path) == [{"step": "1", "kind": "train", "loss": "0.5", "elapsed_s": "1.0"},
+                                  {"step": "0", "kind": "train", "loss": "0.25", "elapsed_s": "2.0"}]
 
 
 def test_compiled_step_equals_the_plain_step(store, tmp_path):

@@ -17,6 +17,19 @@ from liquid_nav.models.ctrnn import CTRNNCell
 from liquid_nav.models.ltc import LTCCell
 
 HEAD_NAMES = ("cfc_ncp", "ltc_ncp", "cfc", "lstm", "gru", "ctrnn")
+MOTOR_READOUTS = ("identity", "affine")  # how the Sparse-CfC motor neurons become the head outputs
+
+
+class ChannelAffine(nn.Module):
+    """``x * weight + bias`` per channel, starting as the identity (ncps' affine output mapping)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x * self.weight + self.bias
 
 
 class CellHead(nn.Module):
@@ -104,11 +117,16 @@ class GRUHead(GatedRNNHead):
 
 def build_head(name: str, input_size: int, output_size: int, *, units: int, wiring=None, cfc_mode: str = "default",
                backbone_units: int = 128, backbone_layers: int = 1, dropout: float = 0.0,
-               ode_unfolds: int = 6) -> nn.Module:
-    """Construct a head by name (see :data:`HEAD_NAMES`); ``wiring`` (an NCPWiring) is needed by the NCP heads."""
+               ode_unfolds: int = 6, motor_readout: str = "identity") -> nn.Module:
+    """Construct a head by name (see :data:`HEAD_NAMES`); ``wiring`` (an NCPWiring) is needed by the NCP heads.
+    ``motor_readout`` (cfc_ncp): the motor neuron states are the outputs (``identity``, the published model) or
+    pass a per-output scale and bias (``affine``)."""
+    if motor_readout not in MOTOR_READOUTS:
+        raise ValueError(f"unknown motor readout {motor_readout!r}; expected one of {list(MOTOR_READOUTS)}")
     if name == "cfc_ncp":
         cell = WiredCfCCell(wiring, mode=cfc_mode, dropout=dropout)
-        return CellHead(cell, nn.Identity(), cell.output_size)
+        readout = ChannelAffine(cell.output_size) if motor_readout == "affine" else nn.Identity()
+        return CellHead(cell, readout, cell.output_size)
     if name == "ltc_ncp":
         cell = LTCCell(wiring, unfolds=ode_unfolds)
         return CellHead(cell, nn.Identity(), cell.output_size)

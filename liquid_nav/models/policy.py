@@ -12,7 +12,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 import torch
 from torch import Tensor, nn
 
-from liquid_nav.models.heads import HEAD_NAMES, build_head
+from liquid_nav.models.heads import HEAD_NAMES, MOTOR_READOUTS, build_head
 from liquid_nav.models.perception import FEATURE_NORMS, PerceptionCNN
 from liquid_nav.models.preprocessing import PreprocessingConfig
 from liquid_nav.models.wiring import NCPConfig, build_ncp
@@ -41,6 +41,7 @@ class PolicyConfig:
     ncp: NCPConfig = field(default_factory=NCPConfig)
     units: int = 64
     cfc_mode: str = "default"
+    motor_readout: str = "identity"  # cfc_ncp: "identity" (published: motor states are the commands) or "affine"
     backbone_units: int = 128
     backbone_layers: int = 1
     head_dropout: float = 0.0
@@ -56,6 +57,12 @@ class PolicyConfig:
                               f"got {self.feature_norm!r}")
         if self.head not in HEAD_NAMES:
             raise ConfigError(f"policy config: head must be one of {list(HEAD_NAMES)}, got {self.head!r}")
+        if self.motor_readout not in MOTOR_READOUTS:
+            raise ConfigError(f"policy config: motor_readout must be one of {list(MOTOR_READOUTS)}, "
+                              f"got {self.motor_readout!r}")
+        if self.motor_readout != "identity" and self.head != "cfc_ncp":
+            raise ConfigError(f"policy config: motor_readout {self.motor_readout!r} is for head cfc_ncp (the other "
+                              f"heads have their own readout), got head {self.head!r}")
         if not is_number_list(self.output_scale, 4):
             raise ConfigError(f"policy config: output_scale needs 4 finite numbers (vx, vy, vz, yaw_rate), "
                               f"got {self.output_scale!r}")
@@ -120,7 +127,7 @@ class Policy(nn.Module):
         self.head = build_head(config.head, config.feature_dim, 4, units=config.units, wiring=wiring,
                                cfc_mode=config.cfc_mode, backbone_units=config.backbone_units,
                                backbone_layers=config.backbone_layers, dropout=config.head_dropout,
-                               ode_unfolds=config.ode_unfolds)
+                               ode_unfolds=config.ode_unfolds, motor_readout=config.motor_readout)
         self.state_size: int = self.head.state_size
         self.time_scale: float = config.time_scale
         self.register_buffer("output_scale", torch.tensor(config.output_scale, dtype=torch.float32))

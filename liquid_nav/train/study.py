@@ -196,16 +196,29 @@ def parse_study(data: Any, source: str) -> StudyConfig:
 
 
 # --- training runs ----------------------------------------------------------------------------------------
+def config_difference(config_file: Path, expected: TrainConfig) -> List[str]:
+    """The top-level keys in which the training config stored in ``config_file`` differs from ``expected``, both
+    with every default filled in (a key added to the configs later, at its default, is no difference)."""
+    stored = yaml.safe_load(config_file.read_text(encoding="utf-8"))
+    try:
+        stored = parse_train_config(stored, str(config_file)).to_dict()
+    except TrainConfigError:  # not a config of this version: compare it as it is
+        pass
+    wanted = expected.to_dict()
+    if not isinstance(stored, dict):
+        return sorted(wanted)
+    return sorted(key for key in set(wanted) | set(stored) if stored.get(key) != wanted.get(key))
+
+
 def run_state(study: StudyConfig, out: Path, variant: str, seed: int) -> str:
     """``missing``, ``partial`` or ``done``; raises StudyError when the directory holds another config's run."""
     run = study.run_dir(out, variant, seed)
     config_file = run / "config.yaml"
     if not config_file.is_file():
         return "missing"
-    stored = yaml.safe_load(config_file.read_text(encoding="utf-8"))
     expected = study.train_config(variant, seed)
-    if stored != expected.to_dict():
-        changed = sorted(key for key in expected.to_dict() if stored.get(key) != expected.to_dict()[key])
+    changed = config_difference(config_file, expected)
+    if changed:
         raise StudyError(f"{run} holds a run with another training config (keys {changed} differ); move it away "
                          f"or study into a new --out directory")
     from liquid_nav.train.trainer import read_log
@@ -299,15 +312,12 @@ def recorded_cell(study: StudyConfig, out: Path, variant: str, seed: int) -> Opt
         return None
     try:
         record = json.loads((cell / CELL_FILE).read_text(encoding="utf-8"))
-        stored_config = yaml.safe_load((cell / "config.yaml").read_text(encoding="utf-8"))
+        changed = config_difference(cell / "config.yaml", study.train_config(variant, seed))
     except (OSError, ValueError, yaml.YAMLError) as error:
         raise StudyError(f"{cell}: a damaged cell record ({error}); delete the directory to redo the cell") from None
     if not isinstance(record, dict) or record.get("format") != CELL_FORMAT or record.get("format_version") != 1:
         raise StudyError(f"{cell / CELL_FILE}: not a {CELL_FORMAT} v1 file")
-    expected = study.train_config(variant, seed).to_dict()
-    if stored_config != expected:
-        changed = sorted(key for key in expected if not isinstance(stored_config, dict)
-                         or stored_config.get(key) != expected[key])
+    if changed:
         raise StudyError(f"{cell} records a run with another training config (keys {changed} differ); move it "
                          f"away or give the study another archive")
     if record.get("block") != _cell_block(study, seed):

@@ -140,3 +140,37 @@ def test_feature_norm_bounds_what_the_head_sees_and_survives_checkpoint_and_onnx
 def test_unknown_feature_norm_is_refused():
     with pytest.raises(ConfigError, match="feature_norm must be one of"):
         PolicyConfig(feature_norm="batchnorm")
+
+
+def test_affine_motor_readout_scales_and_shifts_the_motor_states_and_survives_checkpoint_and_onnx(tmp_path, rng):
+    from liquid_nav.models.checkpoint import load_checkpoint, save_checkpoint
+    from liquid_nav.models.export import export_step_onnx
+    from liquid_nav.runtime.backends import make_backend
+
+    plain = small_policy("cfc_ncp")
+    affine = small_policy("cfc_ncp", motor_readout="affine")
+    affine.load_state_dict(plain.state_dict(), strict=False)  # the same cell; the readout starts as identity
+    images, dts = random_images(2, 3, rng), torch.full((2, 3), 1 / 30)
+    torch.testing.assert_close(affine(images, dts), plain(images, dts), rtol=0, atol=0)
+    with torch.no_grad():
+        affine.head.readout.weight.copy_(torch.tensor([2.0, -1.0, 0.5, 1.0]))
+        affine.head.readout.bias.copy_(torch.tensor([0.1, 0.0, -0.2, 0.3]))
+    scale = affine.output_scale
+    expected = (plain(images, dts) / scale * affine.head.readout.weight + affine.head.readout.bias) * scale
+    torch.testing.assert_close(affine(images, dts), expected, rtol=1e-6, atol=1e-6)
+    path = save_checkpoint(tmp_path / "p.lnav", affine, {})
+    loaded, _ = load_checkpoint(path)
+    assert loaded.config.motor_readout == "affine"
+    export_step_onnx(loaded, tmp_path / "p.onnx")
+    frame = np.full((72, 128, 3), 90, np.uint8)
+    torch_out = make_backend("torch", path).step(frame, 1 / 30)
+    assert np.abs(make_backend("onnxruntime", tmp_path / "p.onnx").step(frame, 1 / 30) - torch_out).max() < 1e-4
+
+
+def test_motor_readout_is_checked():
+    with pytest.raises(ConfigError, match="motor_readout must be one of"):
+        PolicyConfig(motor_readout="mlp")
+    with pytest.raises(ConfigError, match="motor_readout 'affine' is for head cfc_ncp"):
+        PolicyConfig(head="lstm", motor_readout="affine")
+    assert PolicyConfig.from_dict({k: v for k, v in PolicyConfig().to_dict().items()
+                                   if k != "motor_readout"}).motor_readout == "identity"  # older checkpoints

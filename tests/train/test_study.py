@@ -209,3 +209,17 @@ def test_a_cell_is_recorded_only_when_every_flight_is_in(study_run, tmp_path):
     assert record_cells(study, tmp_path) == 0 and not (tmp_path / "archive").exists()
     (tmp_path / "eval" / "seed0" / "episodes.jsonl").write_text("".join(lines))
     assert record_cells(study, tmp_path) == 1 and recorded_cell(study, tmp_path, "cfc_ncp", 0) is not None
+
+
+def test_a_run_stored_before_a_config_key_existed_is_the_same_run(study_run, tmp_path):
+    study, _, _ = study_run
+    run = study.run_dir(tmp_path, "cfc_ncp", 0)
+    run.mkdir(parents=True)
+    config = study.train_config("cfc_ncp", 0).to_dict()
+    del config["policy"]["motor_readout"]  # a key added after the run, at its default
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    assert run_state(study, tmp_path, "cfc_ncp", 0) == "partial"
+    config["policy"]["motor_readout"] = "affine"
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    with pytest.raises(StudyError, match=r"keys \['policy'\] differ"):
+        run_state(study, tmp_path, "cfc_ncp", 0)

@@ -5,7 +5,7 @@ Layout of a study directory::
 
     OUT/<variant>/seed<k>/     a ``liquid-nav train`` run (config.yaml, log.csv, checkpoints/)
     OUT/eval/seed<k>/          a ``liquid-nav evaluate`` run: every variant trained with seed k, on seed block k
-    ARCHIVE/<variant>/seed<k>/ the record of a finished cell: config.yaml, log.csv, episodes.jsonl (its flights),
+    ARCHIVE/<variant>/seed<k>/ the record of a finished cell: config.yaml, log.csv, episodes.jsonl.gz (its flights),
                                cell.json (the evaluation settings); small, so it is committed
     REPORT/                    report.md, results.json (the evaluation format), summary.json, curves.png
 
@@ -21,6 +21,7 @@ with another config is refused, not mixed.
 from __future__ import annotations
 
 import copy
+import gzip
 import json
 import math
 import statistics
@@ -36,6 +37,7 @@ from liquid_nav.validation import MappingReader
 
 STAGES = ("collect", "train", "evaluate", "report")
 CELL_FILE = "cell.json"
+CELL_EPISODES = "episodes.jsonl.gz"  # the cell's flights, as the evaluation logged them (trajectories: gzip)
 CELL_FORMAT = "liquid_nav.study_cell"
 FINISHED = ("done", "recorded")  # run states of a trained run (recorded: trained and flown, in the archive)
 SUMMARY_FORMAT = "liquid_nav.study_summary"
@@ -330,9 +332,19 @@ def recorded_cell(study: StudyConfig, out: Path, variant: str, seed: int) -> Opt
     return cell
 
 
+def cell_flights(cell: Path) -> List[Dict[str, Any]]:
+    """The episode rows of a recorded cell; raises StudyError when the file is damaged."""
+    try:
+        text = gzip.decompress((Path(cell) / CELL_EPISODES).read_bytes()).decode("utf-8")
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+    except (OSError, EOFError, ValueError) as error:
+        raise StudyError(f"{cell / CELL_EPISODES}: a damaged cell record ({error}); delete the directory to redo "
+                         f"the cell") from None
+
+
 def record_cells(study: StudyConfig, out: Path) -> int:
     """Record every cell that is trained and completely flown but not recorded yet; returns how many were."""
-    from liquid_nav.evaluate.rundir import EPISODES_FILE, RUN_FILE, load_run
+    from liquid_nav.evaluate.rundir import RUN_FILE, load_run
     from liquid_nav.files import atomic_write_bytes, atomic_write_text
 
     recorded = 0
@@ -351,7 +363,8 @@ def record_cells(study: StudyConfig, out: Path) -> int:
             cell.mkdir(parents=True, exist_ok=True)
             for name in ("config.yaml", "log.csv"):
                 atomic_write_bytes(cell / name, (run / name).read_bytes())
-            atomic_write_text(cell / EPISODES_FILE, "".join(json.dumps(row, allow_nan=False) + "\n" for row in rows))
+            lines = "".join(json.dumps(row, allow_nan=False) + "\n" for row in rows)
+            atomic_write_bytes(cell / CELL_EPISODES, gzip.compress(lines.encode("utf-8"), mtime=0))
             atomic_write_text(cell / CELL_FILE, json.dumps(  # written last: its presence marks a whole record
                 {"format": CELL_FORMAT, "format_version": 1, "study": study.name, "variant": variant, "seed": seed,
                  "checkpoint_sha256": settings["models"][variant], "block": block,
@@ -421,7 +434,6 @@ def study_summary(study: StudyConfig, out: Path) -> Dict[str, Any]:
     recorded cells only; a run that is trained but not recorded shows its training figures."""
     from liquid_nav.evaluate.experiment import ExperimentConfig, ModelSpec, world_label
     from liquid_nav.evaluate.report import build_results
-    from liquid_nav.evaluate.rundir import EPISODES_FILE, EpisodeLog
 
     out = Path(out)
     evaluation = study.evaluation
@@ -434,7 +446,7 @@ def study_summary(study: StudyConfig, out: Path) -> Dict[str, Any]:
             cell = recorded_cell(study, out, variant, seed)
             if cell is not None:
                 state, source = "recorded", cell
-                seed_rows = [{**row, "training_seed": seed} for row in EpisodeLog(cell / EPISODES_FILE).rows()]
+                seed_rows = [{**row, "training_seed": seed} for row in cell_flights(cell)]
                 rows += seed_rows
             else:
                 state, source, seed_rows = run_state(study, out, variant, seed), study.run_dir(out, variant, seed), []

@@ -11,8 +11,8 @@ import yaml
 
 from liquid_nav.cli import main
 from liquid_nav.evaluate.rundir import load_run
-from liquid_nav.train.study import (StudyError, load_study, parse_study, record_cells, recorded_cell, run_state,
-                                    run_study)
+from liquid_nav.train.study import (StudyError, cell_flights, load_study, parse_study, record_cells, recorded_cell,
+                                    run_state, run_study)
 from liquid_nav.train.trainer import read_log
 
 TINY_TRAINING = {"policy": {"units": 16, "backbone_units": 16}, "window": 8, "stride": 8, "batch_size": 2,
@@ -163,10 +163,10 @@ def test_a_machine_that_keeps_only_the_archive_trains_and_flies_nothing(study_ru
     for variant in ("cfc_ncp", "lstm"):
         for seed in (0, 1):
             cell = root / "out" / "archive" / variant / f"seed{seed}"
-            assert sorted(p.name for p in cell.iterdir()) == ["cell.json", "config.yaml", "episodes.jsonl", "log.csv"]
+            assert sorted(p.name for p in cell.iterdir()) == ["cell.json", "config.yaml", "episodes.jsonl.gz", "log.csv"]
             assert (cell / "log.csv").read_bytes() == (root / "out" / variant / f"seed{seed}" / "log.csv").read_bytes()
             flown = [row for row in load_run(root / "out" / "eval" / f"seed{seed}")[1] if row["model"] == variant]
-            assert [json.loads(line) for line in (cell / "episodes.jsonl").read_text().splitlines()] == flown
+            assert cell_flights(cell) == flown
     shutil.copytree(root / "out" / "archive", tmp_path / "archive")
     fresh = load_study(tiny_study(tmp_path, archive=str(tmp_path / "archive")))  # its store does not exist either
     done = run_study(fresh, tmp_path / "out", tmp_path / "report", stages=["train", "evaluate", "report"],
@@ -194,6 +194,11 @@ def test_a_record_of_another_config_or_a_damaged_record_is_refused(study_run, tm
     same = load_study(tiny_study(tmp_path, archive=str(tmp_path / "archive")))
     (tmp_path / "archive" / "lstm" / "seed1" / "cell.json").write_text('{"format": "liquid_nav.study_cell", "form')
     with pytest.raises(StudyError, match="a damaged cell record"):
+        run_study(same, tmp_path / "out", stages=["report"], progress=False)
+    shutil.copy(root / "out" / "archive" / "lstm" / "seed1" / "cell.json", tmp_path / "archive" / "lstm" / "seed1")
+    flights = tmp_path / "archive" / "cfc_ncp" / "seed0" / "episodes.jsonl.gz"
+    flights.write_bytes(flights.read_bytes()[:-9])  # cut short
+    with pytest.raises(StudyError, match="episodes.jsonl.gz: a damaged cell record"):
         run_study(same, tmp_path / "out", stages=["report"], progress=False)
 
 

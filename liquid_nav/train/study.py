@@ -72,6 +72,14 @@ class StudyEvaluation:
     camera: str = "default"
     backend: str = "onnxruntime"
 
+    def experiment(self, models, episodes: int, first_seed: int, name: str):
+        """The ``liquid-nav evaluate`` experiment of ``models`` with these settings (no sample media)."""
+        from liquid_nav.evaluate.experiment import ExperimentConfig, SampleConfig
+
+        return ExperimentConfig(models=tuple(models), worlds=self.worlds, episodes=episodes, first_seed=first_seed,
+                                backend=self.backend, camera=self.camera, max_episode_seconds=self.max_episode_seconds,
+                                safety=self.safety, samples=SampleConfig(seeds=0, conditions=()), name=name)
+
 
 @dataclass(frozen=True)
 class StudyConfig:
@@ -254,16 +262,13 @@ def train_runs(study: StudyConfig, out: Path, runs: Sequence[Tuple[str, int]], p
 # --- closed loop ------------------------------------------------------------------------------------------
 def evaluation_experiment(study: StudyConfig, out: Path, seed: int, variants: Sequence[str]):
     """The evaluation of the ``variants`` trained with ``seed`` (their last checkpoints), on seed block k."""
-    from liquid_nav.evaluate.experiment import ExperimentConfig, ModelSpec, SampleConfig
+    from liquid_nav.evaluate.experiment import ModelSpec
 
     evaluation = study.evaluation
     models = tuple(ModelSpec(variant, str(study.run_dir(out, variant, seed) / "checkpoints" / "last" / "policy.lnav"))
                    for variant in variants)
-    return ExperimentConfig(models=models, worlds=evaluation.worlds, episodes=evaluation.episodes_per_seed,
-                            first_seed=study.evaluation_first_seed(seed), backend=evaluation.backend,
-                            camera=evaluation.camera, max_episode_seconds=evaluation.max_episode_seconds,
-                            safety=evaluation.safety, samples=SampleConfig(seeds=0, conditions=()),
-                            name=f"{study.name}-seed{seed}")
+    return evaluation.experiment(models, evaluation.episodes_per_seed, study.evaluation_first_seed(seed),
+                                 f"{study.name}-seed{seed}")
 
 
 def evaluate_runs(study: StudyConfig, out: Path, seeds: Sequence[int], workers: int = 1,
@@ -286,14 +291,11 @@ def evaluate_runs(study: StudyConfig, out: Path, seeds: Sequence[int], workers: 
 def evaluation_settings(study: StudyConfig) -> Dict[str, Any]:
     """What a flight's outcome depends on besides its checkpoint and seed (backend, camera, time limit, safety,
     the worlds' SHA-256s), as the evaluation run directory stores it."""
-    from liquid_nav.evaluate.experiment import REFERENCE, ExperimentConfig, ModelSpec, SampleConfig
+    from liquid_nav.evaluate.experiment import REFERENCE, ModelSpec
 
     evaluation = study.evaluation
-    experiment = ExperimentConfig(models=(ModelSpec(REFERENCE, REFERENCE),), worlds=evaluation.worlds,
-                                  episodes=evaluation.episodes_per_seed, first_seed=evaluation.first_seed,
-                                  backend=evaluation.backend, camera=evaluation.camera,
-                                  max_episode_seconds=evaluation.max_episode_seconds, safety=evaluation.safety,
-                                  samples=SampleConfig(seeds=0, conditions=()), name=study.name)
+    experiment = evaluation.experiment([ModelSpec(REFERENCE, REFERENCE)], evaluation.episodes_per_seed,
+                                       evaluation.first_seed, study.name)
     return {key: value for key, value in experiment.settings().items() if key != "models"}
 
 
@@ -432,7 +434,7 @@ def study_summary(study: StudyConfig, out: Path) -> Dict[str, Any]:
     """Per variant: every seed's run summary and success per world, the spread over seeds, the pooled success
     (Wilson); plus the pooled results in the evaluation format (with every paired test). Flights come from the
     recorded cells only; a run that is trained but not recorded shows its training figures."""
-    from liquid_nav.evaluate.experiment import ExperimentConfig, ModelSpec, world_label
+    from liquid_nav.evaluate.experiment import ModelSpec, world_label
     from liquid_nav.evaluate.report import build_results
 
     out = Path(out)
@@ -463,12 +465,10 @@ def study_summary(study: StudyConfig, out: Path) -> Dict[str, Any]:
             "overrides": study.variants[variant], "seeds": per_seed,
             "spread": {key: spread([summary[key] for summary in done]) for key in keys},
             "success_spread": {world: spread([summary["success"][world] for summary in done]) for world in worlds}}
-    pooled = ExperimentConfig(
-        models=tuple(ModelSpec(variant, str(out / variant / "seed*" / "checkpoints" / "last" / "policy.lnav"))
-                     for variant in study.variants),
-        worlds=evaluation.worlds, episodes=evaluation.episodes_per_seed * len(study.seeds),
-        first_seed=evaluation.first_seed, backend=evaluation.backend, camera=evaluation.camera,
-        max_episode_seconds=evaluation.max_episode_seconds, safety=evaluation.safety, name=study.name)
+    pooled = evaluation.experiment(
+        [ModelSpec(variant, str(out / variant / "seed*" / "checkpoints" / "last" / "policy.lnav"))
+         for variant in study.variants], evaluation.episodes_per_seed * len(study.seeds), evaluation.first_seed,
+        study.name)
     results = build_results(pooled, rows)
     for variant, item in variants.items():
         item["pooled"] = {cell["world"]: {key: cell[key] for key in ("episodes", "successes", "success_rate",

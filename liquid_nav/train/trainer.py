@@ -78,7 +78,13 @@ class Trainer:
         if len(usable) < 1:
             raise TrainingError(f"{data_dir}: no usable episodes (of {len(store.episode_ids())}; failed expert "
                                 f"episodes are skipped unless include_failed)")
-        train_ids, validation_ids = split_episodes(usable, config.validation_fraction, config.seed)
+        # The split is drawn over the collected episodes only; episodes a DAgger round aggregates always train.
+        # Adding them therefore moves no episode between training and validation, and validation stays on the
+        # expert's own flights.
+        aggregated = {i for i in usable if self._aggregated(store.metadata(i))}
+        train_ids, validation_ids = split_episodes([i for i in usable if i not in aggregated],
+                                                   config.validation_fraction, config.seed)
+        train_ids = sorted([*train_ids, *aggregated])
         preprocessing = config.policy.preprocessing
         load = lambda ids: [load_episode_arrays(store, i, preprocessing, self.rule) for i in ids]  # noqa: E731
         self.train_set = WindowDataset(load(train_ids), config.window, config.stride, self.rule, config.drop_probability)
@@ -156,6 +162,11 @@ class Trainer:
     def _usable(self, metadata: Dict[str, Any]) -> bool:
         failed_expert = metadata.get("source", "expert") == "expert" and metadata.get("outcome") != "success"
         return self.config.include_failed or not failed_expert
+
+    @staticmethod
+    def _aggregated(metadata: Dict[str, Any]) -> bool:
+        """An episode a DAgger round added (source ``dagger-k``)."""
+        return str(metadata.get("source", "expert")).startswith("dagger")
 
     def _lr_factor(self, step: int) -> float:
         optim = self.config.optim

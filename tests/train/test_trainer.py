@@ -113,9 +113,11 @@ def test_dagger_round_adds_student_episodes_labelled_by_the_expert(store, tmp_pa
     data = tmp_path / "data"
     collect(collect_config("forest", 2, 7, 1, camera="small", max_episode_seconds=2.0), data, progress=False)
     env = EnvConfig(world="forest", camera="small", max_episode_seconds=2.0)
-    results = run_dagger(tiny(steps=2, validation_fraction=0.0), DaggerConfig(rounds=1, episodes_per_round=1,
-                         steps_per_round=2, eval_episodes=1), env, data, tmp_path / "run", progress=False,
-                         log=lambda line: None)
+    config = tiny(steps=2, validation_fraction=0.5)
+    ids = lambda dataset: [episode.episode_id for episode in dataset.episodes]  # noqa: E731
+    before = Trainer(config, data, tmp_path / "split")
+    results = run_dagger(config, DaggerConfig(rounds=1, episodes_per_round=1, steps_per_round=2, eval_episodes=1),
+                         env, data, tmp_path / "run", progress=False, log=lambda line: None)
     assert len(results) == 1 and results[0].round == 1
     store_after = EpisodeStore(data)
     dagger_ids = [i for i in store_after.episode_ids() if i.startswith("dagger1-")]
@@ -123,6 +125,10 @@ def test_dagger_round_adds_student_episodes_labelled_by_the_expert(store, tmp_pa
     episode = store_after.read(dagger_ids[0], frames=False)
     assert episode.labels is not None and (episode.labels != episode.commands).any()
     assert load_checkpoint(tmp_path / "run" / "checkpoints" / "last" / "policy.lnav")[1]["step"] == 4
+    # the aggregated episode trains; no collected episode moved between training and validation
+    after = Trainer(config, data, tmp_path / "split-after")
+    assert ids(after.validation_set) == ids(before.validation_set)
+    assert ids(after.train_set) == sorted(ids(before.train_set) + dagger_ids)
 
 
 def test_cli_errors_are_one_line(store, tmp_path, capsys):

@@ -20,15 +20,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     dagger = subparsers.add_parser("dagger", help="DAgger rounds: the student flies, the expert labels, training continues",
                                    description="Each round: fly the student from the run's last checkpoint on new "
                                                "seeds, label every visited state with the expert, add the episodes "
-                                               "to the store, train --round-steps more steps, report held-out success.")
+                                               "to the store, train --round-steps more steps, report held-out success. "
+                                               "Round k ends at the config's steps + k x --round-steps, so a rerun "
+                                               "resumes where it stopped.")
     _common(dagger)
     dagger.add_argument("--rounds", type=int, default=3, help="DAgger rounds (default 3)")
-    dagger.add_argument("--episodes", type=int, default=20, help="student episodes per round (default 20)")
+    dagger.add_argument("--episodes", type=int, default=20,
+                        help="student episodes per round (default 20; 0: the rounds only train, a control)")
     dagger.add_argument("--round-steps", type=int, default=300, help="training steps per round (default 300)")
     dagger.add_argument("--beta", type=float, default=0.0, help="probability per step of executing the expert")
     dagger.add_argument("--world", default="forest", help="world the student flies (default forest)")
     dagger.add_argument("--first-seed", type=seed_argument, default=200_000, help="first student seed")
-    dagger.add_argument("--eval-episodes", type=int, default=20, help="held-out episodes per round (default 20)")
+    dagger.add_argument("--eval-episodes", type=int, default=20,
+                        help="held-out episodes per round (default 20; 0: none)")
     dagger.add_argument("--eval-first-seed", type=seed_argument, default=100_000, help="first held-out seed")
     dagger.set_defaults(handler=_dagger)
 
@@ -130,9 +134,9 @@ def _dagger(args: argparse.Namespace) -> int:
         from liquid_nav.sim.env import EnvConfig
         from liquid_nav.train.dagger import DaggerConfig, run_dagger
 
-        for name in ("rounds", "episodes", "round_steps", "eval_episodes"):
-            if getattr(args, name) < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+        for name, low in (("rounds", 1), ("episodes", 0), ("round_steps", 1), ("eval_episodes", 0)):
+            if getattr(args, name) < low:
+                raise ValueError(f"--{name.replace('_', '-')} must be >= {low}, got {getattr(args, name)}")
         if not 0.0 <= args.beta <= 1.0:
             raise ValueError(f"--beta must be in [0, 1], got {args.beta}")
         dagger = DaggerConfig(rounds=args.rounds, episodes_per_round=args.episodes, steps_per_round=args.round_steps,

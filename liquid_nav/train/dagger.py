@@ -8,9 +8,10 @@ With ``beta`` > 0 each step executes the expert's command with that probability 
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import List
+from typing import Dict, List
 
 import numpy as np
 
@@ -50,11 +51,11 @@ class StudentWithExpert:
 @dataclass(frozen=True)
 class DaggerConfig:
     rounds: int = 3
-    episodes_per_round: int = 20
+    episodes_per_round: int = 20  # 0: the rounds only train (the control: DAgger's schedule without its data)
     steps_per_round: int = 300
     beta: float = 0.0
     first_seed: int = 200_000  # seeds flown by the student (disjoint from collection and evaluation)
-    eval_episodes: int = 20
+    eval_episodes: int = 20  # 0: no held-out check after a round
     eval_first_seed: int = 100_000
 
 
@@ -62,49 +63,64 @@ class DaggerConfig:
 class RoundResult:
     round: int
     episodes: int
-    student_success: float
-    heldout_success: float
+    student_success: float  # nan when the round flew no episode
+    heldout_success: float  # nan without a held-out check
     validation_loss: float
+
+
+def round_episodes(dagger: DaggerConfig, index: int, world: str) -> Dict[int, str]:
+    """Seed -> store id of round ``index``'s student episodes (its seeds follow from the round alone)."""
+    from liquid_nav.data.collect import episode_id
+
+    first = dagger.first_seed + (index - 1) * dagger.episodes_per_round
+    seeds = range(first, first + dagger.episodes_per_round)
+    return {seed: f"dagger{index}-{episode_id(world, seed)}" for seed in seeds}
 
 
 def run_dagger(train_config: TrainConfig, dagger: DaggerConfig, env_config: EnvConfig, data_dir: Path,
                run_dir: Path, progress: bool = True, log=print) -> List[RoundResult]:
-    """``dagger.rounds`` rounds on top of the run in ``run_dir`` (trained first if it has no checkpoint)."""
-    from liquid_nav.data.collect import episode_id
+    """``dagger.rounds`` rounds on top of the run in ``run_dir`` at ``train_config.steps`` (trained there first
+    when it is short of them). Round k ends at step ``train_config.steps + k * steps_per_round``, so a rerun
+    resumes: finished rounds are skipped, and a round's episodes already in the store are not flown again."""
     from liquid_nav.data.store import EpisodeStore
 
     run_dir = Path(run_dir)
     last = run_dir / "checkpoints" / "last" / "policy.lnav"
-    config = train_config
-    if not last.is_file():
-        Trainer(config, data_dir, run_dir).run(progress=progress)
+
+    def step() -> int:
+        return int(load_checkpoint(last)[1]["step"]) if last.is_file() else 0
+
+    if step() < train_config.steps:
+        resume = (run_dir / "checkpoints" / "last" / "state.pt").is_file()
+        Trainer(train_config, data_dir, run_dir, resume=resume).run(progress=progress)
     store = EpisodeStore(Path(data_dir))
     results: List[RoundResult] = []
     for index in range(1, dagger.rounds + 1):
-        policy, metadata = load_checkpoint(last)
-        config = replace(config, steps=int(metadata["step"]) + dagger.steps_per_round)
+        config = replace(train_config, steps=train_config.steps + index * dagger.steps_per_round)
+        if step() >= config.steps:
+            continue
         env = FlyToTargetEnv(env_config)
         try:
-            pilot = StudentWithExpert(BackendPilot(make_backend_from_policy(policy)), PrivilegedExpert.from_env(env),
-                                      dagger.beta)
-            first = dagger.first_seed + (index - 1) * dagger.episodes_per_round
-            flown = 0
-            for seed in range(first, first + dagger.episodes_per_round):
-                record = run_episode(env, pilot, seed, labeler=CleanLabel(pilot), record_frames=True)
-                store.write(f"dagger{index}-{episode_id(env.world.name, seed)}", record,
-                            episode_metadata(env, record, f"dagger-{index}", beta=dagger.beta))
-                flown += record.success
+            episodes = round_episodes(dagger, index, env.world.name)
+            missing = {seed: episode for seed, episode in episodes.items() if not store.has(episode)}
+            if missing:
+                pilot = StudentWithExpert(BackendPilot(make_backend_from_policy(load_checkpoint(last)[0])),
+                                          PrivilegedExpert.from_env(env), dagger.beta)
+                for seed, episode in missing.items():
+                    record = run_episode(env, pilot, seed, labeler=CleanLabel(pilot), record_frames=True)
+                    store.write(episode, record, episode_metadata(env, record, f"dagger-{index}", beta=dagger.beta))
         finally:
             env.close()
+        flown = sum(store.metadata(episode).get("outcome") == "success" for episode in episodes.values())
         trainer = Trainer(config, data_dir, run_dir, resume=True)
         result = trainer.run(progress=progress)
         seeds = range(dagger.eval_first_seed, dagger.eval_first_seed + dagger.eval_episodes)
-        heldout = success_rate(fly_policy(trainer.policy, env_config, seeds))
-        results.append(RoundResult(index, dagger.episodes_per_round, flown / dagger.episodes_per_round, heldout,
-                                   result.last_validation_loss))
-        log(f"dagger round {index}: student flew {flown}/{dagger.episodes_per_round} of its episodes; "
-            f"held-out success {100 * heldout:.0f} % on {dagger.eval_episodes} seeds; "
-            f"validation loss {result.last_validation_loss:.4f}")
+        heldout = success_rate(fly_policy(trainer.policy, env_config, seeds)) if dagger.eval_episodes else math.nan
+        student = flown / len(episodes) if episodes else math.nan
+        results.append(RoundResult(index, len(episodes), student, heldout, result.last_validation_loss))
+        log(f"dagger round {index}: student flew {flown}/{len(episodes)} of its episodes; "
+            + (f"held-out success {100 * heldout:.0f} % on {dagger.eval_episodes} seeds; " if dagger.eval_episodes
+               else "") + f"validation loss {result.last_validation_loss:.4f}")
     return results
 
 

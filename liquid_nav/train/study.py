@@ -3,7 +3,8 @@ on paired seeds, summarised with their spread over seeds (``liquid-nav study``; 
 
 Layout of a study directory::
 
-    OUT/<variant>/seed<k>/     a ``liquid-nav train`` run (config.yaml, log.csv, checkpoints/)
+    OUT/<variant>/seed<k>/     a ``liquid-nav train`` run (config.yaml, log.csv, checkpoints/); a DAgger variant's
+                               run starts as a copy of its base variant's run and keeps its own store in store/
     OUT/eval/seed<k>/          a ``liquid-nav evaluate`` run: every variant trained with seed k, on seed block k
     ARCHIVE/<variant>/seed<k>/ the record of a finished cell: config.yaml, log.csv, episodes.jsonl.gz (its flights),
                                cell.json (the evaluation settings); small, so it is committed
@@ -25,15 +26,18 @@ import gzip
 import json
 import math
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import yaml
 
 from liquid_nav.paths import config_dir, named_yaml_file
 from liquid_nav.train.config import TrainConfig, TrainConfigError, parse_train_config, train_config_path
 from liquid_nav.validation import MappingReader
+
+if TYPE_CHECKING:
+    from liquid_nav.train.dagger import DaggerConfig
 
 STAGES = ("collect", "train", "evaluate", "report")
 CELL_FILE = "cell.json"
@@ -82,6 +86,14 @@ class StudyEvaluation:
 
 
 @dataclass(frozen=True)
+class StudyDagger:
+    """A DAgger variant: rounds on top of the ``base`` variant's finished run, on a copy of the study's store."""
+
+    base: str
+    settings: "DaggerConfig"
+
+
+@dataclass(frozen=True)
 class StudyConfig:
     """Variants (label -> overrides of the base training config) x seeds, one store, one evaluation."""
 
@@ -94,9 +106,15 @@ class StudyConfig:
     data: StudyData = field(default_factory=StudyData)
     evaluation: StudyEvaluation = field(default_factory=StudyEvaluation)
     archive: Optional[str] = None  # where finished cells are recorded; None: OUT/archive
+    dagger: Dict[str, StudyDagger] = field(default_factory=dict)  # variant -> its DAgger rounds
 
     def train_config(self, variant: str, seed: int) -> TrainConfig:
-        """The full training config of one run (base file, then ``common``, then the variant, then the seed)."""
+        """The full training config of one run (base file, then ``common``, then the variant, then the seed); a
+        DAgger variant's is its base variant's, ending after the rounds' steps."""
+        if variant in self.dagger:
+            spec = self.dagger[variant]
+            base = self.train_config(spec.base, seed)
+            return replace(base, steps=base.steps + spec.settings.rounds * spec.settings.steps_per_round)
         path = train_config_path(self.train)
         try:
             base = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -195,20 +213,45 @@ def parse_study(data: Any, source: str) -> StudyConfig:
         camera=eval_node.text("camera", default=default_eval.camera),
         backend=eval_node.text("backend", default=default_eval.backend))
     eval_node.finish()
+    dagger = {label: parse_study_dagger(MappingReader(source, f"variants.{label}", value, StudyError), variants)
+              for label, value in variants.items() if isinstance(value, dict) and "dagger" in value}
     study = StudyConfig(name=root.text("name", default=Path(source).stem), train=root.text("train", default="quick"),
                         variants={label: value or {} for label, value in variants.items()}, seeds=tuple(seeds),
                         common=common, reference=reference, data=study_data, evaluation=evaluation,
-                        archive=root.text("archive") if root.has("archive") else None)
+                        archive=root.text("archive") if root.has("archive") else None, dagger=dagger)
     root.finish()
     for variant in study.variants:
         study.train_config(variant, study.seeds[0])  # a bad override fails now, naming the variant
     return study
 
 
+def parse_study_dagger(variant: MappingReader, variants: Dict[str, Any]) -> StudyDagger:
+    """``{dagger: {base, rounds, episodes_per_round, steps_per_round, beta, first_seed}}``: nothing else in the
+    variant (its training config is the base variant's)."""
+    from liquid_nav.train.dagger import DaggerConfig
+
+    node = variant.child("dagger")
+    variant.finish()
+    base = node.text("base")
+    if base not in variants or (isinstance(variants[base], dict) and "dagger" in variants[base]):
+        node.fail("base", f"a variant of the study without DAgger rounds, got {base!r}")
+    default = DaggerConfig()
+    settings = DaggerConfig(
+        rounds=node.number("rounds", default=default.rounds, low=1, integer=True),
+        episodes_per_round=node.number("episodes_per_round", default=default.episodes_per_round, low=0, integer=True),
+        steps_per_round=node.number("steps_per_round", default=default.steps_per_round, low=1, integer=True),
+        beta=node.number("beta", default=default.beta, low=0.0, high=1.0),
+        first_seed=node.number("first_seed", default=default.first_seed, low=0, integer=True),
+        eval_episodes=0)  # the study flies its own evaluation
+    node.finish()
+    return StudyDagger(base, settings)
+
+
 # --- training runs ----------------------------------------------------------------------------------------
-def config_difference(config_file: Path, expected: TrainConfig) -> List[str]:
-    """The top-level keys in which the training config stored in ``config_file`` differs from ``expected``, both
-    with every default filled in (a key added to the configs later, at its default, is no difference)."""
+def config_difference(config_file: Path, expected: TrainConfig, ignore: Sequence[str] = ()) -> List[str]:
+    """The top-level keys (but ``ignore``) in which the training config stored in ``config_file`` differs from
+    ``expected``, both with every default filled in (a key added to the configs later, at its default, is no
+    difference)."""
     stored = yaml.safe_load(config_file.read_text(encoding="utf-8"))
     try:
         stored = parse_train_config(stored, str(config_file)).to_dict()
@@ -217,7 +260,7 @@ def config_difference(config_file: Path, expected: TrainConfig) -> List[str]:
     wanted = expected.to_dict()
     if not isinstance(stored, dict):
         return sorted(wanted)
-    return sorted(key for key in set(wanted) | set(stored) if stored.get(key) != wanted.get(key))
+    return sorted(key for key in set(wanted) | set(stored) if stored.get(key) != wanted.get(key) and key not in ignore)
 
 
 def run_state(study: StudyConfig, out: Path, variant: str, seed: int) -> str:
@@ -227,7 +270,8 @@ def run_state(study: StudyConfig, out: Path, variant: str, seed: int) -> str:
     if not config_file.is_file():
         return "missing"
     expected = study.train_config(variant, seed)
-    changed = config_difference(config_file, expected)
+    # a DAgger run between rounds stores the config of its last round
+    changed = config_difference(config_file, expected, ignore=("steps",) if variant in study.dagger else ())
     if changed:
         raise StudyError(f"{run} holds a run with another training config (keys {changed} differ); move it away "
                          f"or study into a new --out directory")
@@ -242,8 +286,6 @@ def run_state(study: StudyConfig, out: Path, variant: str, seed: int) -> str:
 def train_runs(study: StudyConfig, out: Path, runs: Sequence[Tuple[str, int]], progress: bool = True,
                log: Callable[[str], None] = print) -> int:
     """Train (or resume) every run of ``runs`` (variant, seed) that is not done; returns how many were trained."""
-    from liquid_nav.train.trainer import Trainer
-
     trained = 0
     for variant, seed in runs:
         if recorded_cell(study, out, variant, seed) is not None:
@@ -252,11 +294,47 @@ def train_runs(study: StudyConfig, out: Path, runs: Sequence[Tuple[str, int]], p
         if state == "done":
             continue
         log(f"study {study.name}: training {variant} seed {seed}" + (" (resumed)" if state == "partial" else ""))
-        run = study.run_dir(out, variant, seed)
-        resume = (run / "checkpoints" / "last" / "state.pt").is_file()
-        Trainer(study.train_config(variant, seed), Path(study.data.dir), run, resume=resume).run(progress=progress)
+        if variant in study.dagger:
+            train_dagger_run(study, out, variant, seed, progress, log)
+        else:
+            _train(study, out, variant, seed, progress)
         trained += 1
     return trained
+
+
+def _train(study: StudyConfig, out: Path, variant: str, seed: int, progress: bool) -> None:
+    from liquid_nav.train.trainer import Trainer
+
+    run = study.run_dir(out, variant, seed)
+    resume = (run / "checkpoints" / "last" / "state.pt").is_file()
+    Trainer(study.train_config(variant, seed), Path(study.data.dir), run, resume=resume).run(progress=progress)
+
+
+def train_dagger_run(study: StudyConfig, out: Path, variant: str, seed: int, progress: bool = True,
+                     log: Callable[[str], None] = print) -> None:
+    """A DAgger variant's run: a copy of its base variant's finished run (trained first when it is not) with a
+    copy of the study's store in ``store/``, then the rounds (student episodes join the copy, never the shared
+    store); resumes where it stopped."""
+    import shutil
+
+    from liquid_nav.sim.env import EnvConfig
+    from liquid_nav.train.dagger import run_dagger
+
+    spec = study.dagger[variant]
+    run = study.run_dir(out, variant, seed)
+    if not (run / "config.yaml").is_file():
+        if run_state(study, out, spec.base, seed) != "done":
+            log(f"study {study.name}: training {spec.base} seed {seed} first (the base of {variant})")
+            _train(study, out, spec.base, seed, progress)
+        copying = run.with_name(run.name + ".copying")  # renamed into place whole
+        shutil.rmtree(copying, ignore_errors=True)
+        shutil.copytree(study.run_dir(out, spec.base, seed), copying)
+        shutil.copytree(Path(study.data.dir), copying / "store")
+        shutil.rmtree(run, ignore_errors=True)
+        copying.rename(run)
+    options = {} if study.data.max_episode_seconds is None else {"max_episode_seconds": study.data.max_episode_seconds}
+    env = EnvConfig(world=study.data.world, camera=study.data.camera, **options)
+    run_dagger(study.train_config(spec.base, seed), spec.settings, env, run / "store", run, progress=progress, log=log)
 
 
 # --- closed loop ------------------------------------------------------------------------------------------

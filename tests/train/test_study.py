@@ -149,6 +149,12 @@ def test_part_of_a_study_and_the_command_line(study_run, tmp_path, capsys):
     ({"variants": {"x": {"optim": {"lr": 5}}}, "reference": "x"}, "key 'optim.lr'"),
     ({"evaluation": {"episodes_per_seed": 0}}, "key 'evaluation.episodes_per_seed'"),
     ({"colour": "red"}, "unknown key 'colour'"),
+    ({"variants": {"x": {"dagger": {"base": "gru"}}}, "reference": "x"}, "key 'variants.x.dagger.base'"),
+    ({"variants": {"x": {"dagger": {"base": "x"}}}, "reference": "x"}, "key 'variants.x.dagger.base'"),
+    ({"variants": {"a": {}, "x": {"dagger": {"base": "a"}, "steps": 9}}, "reference": "a"},
+     "key 'variants.x.steps': expected one of the known keys"),
+    ({"variants": {"a": {}, "x": {"dagger": {"base": "a", "rounds": 0}}}, "reference": "a"},
+     "key 'variants.x.dagger.rounds'"),
 ])
 def test_bad_study_files_name_the_key(tmp_path, change, message):
     data = yaml.safe_load(tiny_study(tmp_path).read_text())
@@ -228,3 +234,38 @@ def test_a_run_stored_before_a_config_key_existed_is_the_same_run(study_run, tmp
     (run / "config.yaml").write_text(yaml.safe_dump(config))
     with pytest.raises(StudyError, match=r"keys \['policy'\] differ"):
         run_state(study, tmp_path, "cfc_ncp", 0)
+
+
+def test_a_dagger_variant_continues_a_copy_of_its_base_run_on_a_copy_of_the_store(study_run, tmp_path):
+    from liquid_nav.data.store import EpisodeStore
+    from liquid_nav.models.checkpoint import load_checkpoint
+
+    study, root, _ = study_run
+    out = tmp_path / "out"
+    shutil.copytree(root / "out", out)
+    data = yaml.safe_load(tiny_study(root).read_text())
+    data["variants"].update({
+        "cfc_ncp_dagger": {"dagger": {"base": "cfc_ncp", "rounds": 1, "episodes_per_round": 1, "steps_per_round": 2}},
+        "cfc_ncp_control": {"dagger": {"base": "cfc_ncp", "rounds": 1, "episodes_per_round": 0, "steps_per_round": 2}}})
+    dagger_study = parse_study(data, "tiny.yaml")
+    shared = EpisodeStore(root / "store").episode_ids()
+    base_log = (out / "cfc_ncp" / "seed0" / "log.csv").read_text()
+    done = run_study(dagger_study, out, tmp_path / "report", stages=("train", "evaluate"), seeds=[0],
+                     variants=["cfc_ncp_dagger", "cfc_ncp_control"], progress=False, log=lambda _: None)
+    assert done["trained"] == 2 and done["recorded"] == 2
+    assert EpisodeStore(root / "store").episode_ids() == shared  # the study's store is untouched
+    assert (out / "cfc_ncp" / "seed0" / "log.csv").read_text() == base_log
+    for variant, added in (("cfc_ncp_dagger", 1), ("cfc_ncp_control", 0)):
+        run = out / variant / "seed0"
+        assert load_checkpoint(run / "checkpoints" / "last" / "policy.lnav")[1]["step"] == 3 + 2
+        assert yaml.safe_load((run / "config.yaml").read_text())["steps"] == 5
+        assert run_state(dagger_study, out, variant, 0) == "done"
+        ids = EpisodeStore(run / "store").episode_ids()
+        assert sorted(set(ids) - set(shared)) == [i for i in ids if i.startswith("dagger1-")] and \
+            len(ids) == len(shared) + added
+        assert (run / "log.csv").read_text().startswith(base_log.rsplit("\n", 2)[0])  # the base run's rows first
+        flights = cell_flights(recorded_cell(dagger_study, out, variant, 0))
+        assert sorted(row["seed"] for row in flights) == [500000, 500001]  # paired with the base variant's seeds
+    again = run_study(dagger_study, out, tmp_path / "report", stages=("train", "evaluate"), seeds=[0],
+                      progress=False, log=lambda _: None)
+    assert again["trained"] == 0 and again["flown"] == 0

@@ -129,6 +129,15 @@ def test_dagger_round_adds_student_episodes_labelled_by_the_expert(store, tmp_pa
     after = Trainer(config, data, tmp_path / "split-after")
     assert ids(after.validation_set) == ids(before.validation_set)
     assert ids(after.train_set) == sorted(ids(before.train_set) + dagger_ids)
+    # a rerun resumes: round 1 is done (nothing flown or trained); a second round adds its own episode and steps
+    rerun = lambda rounds: run_dagger(config, DaggerConfig(rounds=rounds, episodes_per_round=1,  # noqa: E731
+                                      steps_per_round=2, eval_episodes=0), env, data, tmp_path / "run",
+                                      progress=False, log=lambda line: None)
+    assert rerun(1) == [] and store_after.episode_ids() == EpisodeStore(data).episode_ids()
+    [second] = rerun(2)
+    assert second.round == 2 and second.heldout_success != second.heldout_success  # nan: no held-out check
+    assert [i for i in EpisodeStore(data).episode_ids() if i.startswith("dagger2-")]
+    assert load_checkpoint(tmp_path / "run" / "checkpoints" / "last" / "policy.lnav")[1]["step"] == 6
 
 
 def test_cli_errors_are_one_line(store, tmp_path, capsys):
@@ -143,6 +152,11 @@ def test_cli_errors_are_one_line(store, tmp_path, capsys):
     assert "nothing to resume" in capsys.readouterr().err
     with pytest.raises(TrainingError, match="no such episode store"):
         Trainer(tiny(), tmp_path / "missing", tmp_path / "r2")
+    for flag, value, message in (("--rounds", "0", "--rounds must be >= 1"),
+                                 ("--episodes", "-1", "--episodes must be >= 0"),
+                                 ("--round-steps", "0", "--round-steps must be >= 1")):
+        assert main(["dagger", "--data", str(store), "--out", str(tmp_path / "d"), flag, value]) == 1
+        assert message in capsys.readouterr().err
 
 
 def test_curves_plot_the_logged_diagnostics_of_runs(store, tmp_path, capsys):
